@@ -1,0 +1,124 @@
+/**
+ * The `triquant` command: parses the command line, loads the configuration, and wires the
+ * services together. The only module allowed to import every service.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { TriquantError } from '../core/errors.ts';
+import { loadConfig } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import { EXIT_FAILURE, EXIT_NOT_BUILT, EXIT_OK, EXIT_USAGE } from './exit-codes.ts';
+import { listBenches, runBenchCommand } from './bench.ts';
+
+export interface CliIo {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+const defaultIo: CliIo = {
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+};
+
+/**
+ * Commands that exist in the design but are not built yet, with the issue that builds them
+ * (undefined: the Kafka/history issue, not filed yet).
+ */
+const PLANNED: ReadonlyArray<{ name: string; summary: string; issue?: number; configure?: (cmd: Command) => void }> = [
+  {
+    name: 'up',
+    summary: 'run the whole system on this machine (simulator, gateway, execution, strategies, monitor)',
+    issue: 7,
+    configure: (cmd) =>
+      cmd
+        .option('--duration <seconds>', 'stop by itself after this many seconds', parsePositiveNumber)
+        .option('--summary-json <file>', 'write a JSON summary of the run to this file'),
+  },
+  { name: 'sim', summary: 'run the simulated A-share exchange (matching engine, TCP market-data feed, FIX 4.4 order entry)', issue: 3 },
+  { name: 'gateway', summary: 'run the market-data gateway (TCP feeds to Redis Streams)', issue: 4 },
+  { name: 'strategy', summary: 'run strategy instances, one OS process each', issue: 5 },
+  { name: 'execution', summary: 'run the risk & execution service (gRPC server, pre-trade risk, FIX routing)', issue: 6 },
+  { name: 'monitor', summary: 'run the monitoring dashboard and Prometheus metrics', issue: 7 },
+  { name: 'replay', summary: 'replay archived market data into the live pipeline' },
+  { name: 'backtest', summary: 'run a strategy over archived market data in one process' },
+  {
+    name: 'audit',
+    summary: 'query, export (CSV, JSON) and verify the audit journal',
+    issue: 6,
+  },
+  {
+    name: 'kill-switch',
+    summary: 'show or change the trading state (ACTIVE, REDUCING, HALTED)',
+    issue: 6,
+  },
+];
+
+export async function main(argv: string[], io: CliIo = defaultIo): Promise<number> {
+  let exitCode = EXIT_OK;
+  const program = new Command('triquant')
+    .description('triquant: a distributed quantitative trading system for China A-shares')
+    .version(process.env.npm_package_version ?? '0.1.0', '-V, --version')
+    .option('-c, --config <file>', 'configuration file merged over config/default.yaml (env: TRIQUANT_CONFIG)')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeOut: io.out, writeErr: io.err });
+  program.addHelpText(
+    'after',
+    '\nSettings: config/default.yaml, overridden by --config FILE and TRIQUANT__SECTION__KEY=value variables.\n' +
+      'Each command has its own --help. Docs: README.md and docs/.',
+  );
+
+  const config = (): Config => {
+    const file = (program.opts<{ config?: string }>().config ?? process.env.TRIQUANT_CONFIG) || undefined;
+    return loadConfig({ file });
+  };
+
+  for (const planned of PLANNED) {
+    const when = planned.issue === undefined ? 'the history (Kafka, replay, backtest) issue' : `issue #${planned.issue}`;
+    const cmd = program.command(planned.name).description(`${planned.summary} [not built yet: ${when}]`);
+    planned.configure?.(cmd);
+    cmd.action(() => {
+      io.err(`triquant ${planned.name}: not built yet; it arrives with ${when}. (${planned.summary})\n`);
+      exitCode = EXIT_NOT_BUILT;
+    });
+  }
+
+  program
+    .command('config')
+    .description('validate the configuration and print the effective settings as JSON (money in 0.0001 CNY units)')
+    .action(() => {
+      io.out(`${JSON.stringify(config(), null, 2)}\n`);
+    });
+
+  program
+    .command('bench')
+    .description('run a benchmark; with --json prints one JSON object per line, the last being the result')
+    .argument('[name]', `benchmark to run: ${listBenches().join(', ')}`)
+    .option('--json', 'print JSON lines instead of a table')
+    .addOption(new Option('--duration <ms>', 'measuring time per phase in milliseconds').argParser(parsePositiveNumber))
+    .option('--list', 'list the benchmarks')
+    .action(async (name: string | undefined, options: { json?: boolean; duration?: number; list?: boolean }) => {
+      exitCode = await runBenchCommand(name, options, io, config);
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version arrive here too, with exit code 0.
+      return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    }
+    if (error instanceof TriquantError) {
+      io.err(`triquant: ${error.message}\n`);
+      return error.code === 'CONFIG' ? EXIT_USAGE : EXIT_FAILURE;
+    }
+    io.err(`triquant: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    return EXIT_FAILURE;
+  }
+}
+
+function parsePositiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got "${value}"`);
+  return n;
+}

@@ -1,0 +1,68 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../../src/config/load.ts';
+import { ConfigError } from '../../../src/core/errors.ts';
+
+function userFile(text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tq-config-'));
+  const file = join(dir, 'triquant.yaml');
+  writeFileSync(file, text);
+  return file;
+}
+
+test('the shipped defaults validate, with money converted to integer units', () => {
+  const config = loadConfig({ env: {} });
+  assert.equal(config.mode, 'paper');
+  assert.equal(config.fees.minCommission, 50_000);
+  assert.equal(config.monitor.host, '127.0.0.1');
+});
+
+test('a user file merges over the defaults', () => {
+  const config = loadConfig({ env: {}, file: userFile('monitor:\n  port: 9100\nfees:\n  minCommission: "0.1"\n') });
+  assert.equal(config.monitor.port, 9100);
+  assert.equal(config.monitor.host, '127.0.0.1');
+  assert.equal(config.fees.minCommission, 1_000);
+});
+
+test('environment variables override files, parsed as YAML scalars', () => {
+  const config = loadConfig({
+    file: userFile('monitor:\n  port: 9100\n'),
+    env: { TRIQUANT__MONITOR__PORT: '9200', TRIQUANT__REDIS__KEY_PREFIX: 'desk1', TRIQUANT__KAFKA__BROKERS: '[k1:9092, k2:9092]' },
+  });
+  assert.equal(config.monitor.port, 9200);
+  assert.equal(config.redis.keyPrefix, 'desk1');
+  assert.deepEqual(config.kafka.brokers, ['k1:9092', 'k2:9092']);
+});
+
+function assertConfigError(fn: () => unknown, key: string, pattern: RegExp): void {
+  assert.throws(fn, (error: unknown) => {
+    assert.ok(error instanceof ConfigError, `expected ConfigError, got ${String(error)}`);
+    assert.equal(error.key, key);
+    assert.match(error.message, pattern);
+    return true;
+  });
+}
+
+test('a bad value is one clear error naming the key and its origin', () => {
+  assertConfigError(() => loadConfig({ env: { TRIQUANT__MONITOR__PORT: 'eighty' } }), 'monitor.port', /TRIQUANT__MONITOR__PORT/);
+  assertConfigError(() => loadConfig({ env: {}, file: userFile('fees:\n  minCommission: 5.00001\n') }), 'fees.minCommission', /4 decimals/);
+  assertConfigError(() => loadConfig({ env: { TRIQUANT__MODE: 'yolo' } }), 'mode', /paper|live/);
+});
+
+test('an unknown key is an error, so typos never fall back to defaults', () => {
+  assertConfigError(() => loadConfig({ env: {}, file: userFile('monitor:\n  prot: 1\n') }), 'monitor.prot', /unknown key "prot"/);
+  assertConfigError(() => loadConfig({ env: {}, file: userFile('moniter: {}\n') }), 'moniter', /unknown key/);
+});
+
+test('cross-field rules: sentinel mode needs sentinels', () => {
+  assertConfigError(() => loadConfig({ env: { TRIQUANT__REDIS__MODE: 'sentinel' } }), 'redis.sentinels', /at least one sentinel/);
+});
+
+test('unreadable or malformed files are clear errors', () => {
+  assertConfigError(() => loadConfig({ env: {}, file: '/nonexistent/triquant.yaml' }), '(file)', /ENOENT/);
+  assertConfigError(() => loadConfig({ env: {}, file: userFile('monitor: [\n') }), '(file)', /not valid YAML/);
+  assertConfigError(() => loadConfig({ env: {}, file: userFile('- 1\n- 2\n') }), '(root)', /mapping/);
+});
