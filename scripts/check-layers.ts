@@ -18,10 +18,12 @@ export const LAYER_RULES: Record<string, { mayImport: readonly string[]; package
   core: { mayImport: ['core'], packages: false },
   matching: { mayImport: ['core', 'matching'], packages: false },
   config: { mayImport: ['core', 'config'], packages: true },
+  // Logging and metrics: what every service needs to be observable.
+  obs: { mayImport: ['core', 'obs'], packages: true },
   protocol: { mayImport: ['core', 'protocol'], packages: true },
   bus: { mayImport: ['core', 'protocol', 'bus'], packages: true },
   ...Object.fromEntries(
-    SERVICES.map((service) => [service, { mayImport: ['core', 'matching', 'protocol', 'bus', 'config', service], packages: true }]),
+    SERVICES.map((service) => [service, { mayImport: ['core', 'matching', 'protocol', 'bus', 'config', 'obs', service], packages: true }]),
   ),
   cli: { mayImport: ['*'], packages: true },
 };
