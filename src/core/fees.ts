@@ -38,6 +38,8 @@ export interface Fees {
 }
 
 const FEN_SCALE = PPM * UNITS_PER_FEN;
+/** Nothing traded, nothing paid: one shared frozen value. */
+const NO_FEES: Fees = Object.freeze({ commission: 0, stampDuty: 0, transferFee: 0, total: 0 });
 
 /**
  * `amount` × `rate` / 1e6, rounded half up to whole fen, exactly. Splitting the amount by the
@@ -59,10 +61,29 @@ export function computeFees(
 ): Fees {
   if (!Number.isSafeInteger(price) || price < 0) throw new RangeError(`price must be a non-negative integer, got ${price}`);
   if (!Number.isSafeInteger(qty) || qty < 0) throw new RangeError(`quantity must be a non-negative integer, got ${qty}`);
-  if (qty === 0) return { commission: 0, stampDuty: 0, transferFee: 0, total: 0 };
+  if (qty === 0) return NO_FEES;
   const notional = price * qty;
   if (!Number.isSafeInteger(notional)) throw new RangeError(`notional ${price} × ${qty} is out of range`);
+  return feesOnNotional(side, notional, schedule);
+}
 
+/**
+ * Fees on an exact traded notional (Σ fill price × fill qty, e.g. `Order.notional`). Use this
+ * for an order filled at several prices: `avgPrice × filledQty` is rounded and can move a fee
+ * across a half-fen boundary. A zero notional (nothing traded) pays nothing.
+ */
+export function computeFeesOnNotional(
+  side: Side,
+  notional: Money,
+  schedule: FeeSchedule = DEFAULT_FEE_SCHEDULE,
+): Fees {
+  if (!Number.isSafeInteger(notional) || notional < 0) {
+    throw new RangeError(`notional must be a non-negative integer of money units, got ${notional}`);
+  }
+  return notional === 0 ? NO_FEES : feesOnNotional(side, notional, schedule);
+}
+
+function feesOnNotional(side: Side, notional: Money, schedule: FeeSchedule): Fees {
   const commission = Math.max(rateToFen(notional, schedule.commissionPpm), schedule.minCommission);
   const stampDuty = side === 'SELL' ? rateToFen(notional, schedule.stampDutySellPpm) : 0;
   const transferFee = rateToFen(notional, schedule.transferFeePpm);

@@ -2,10 +2,14 @@
  * Quantity rules: board lot sizes, odd-lot sells and the maximum single order.
  *
  * A lot rule is "at least `minQty`, then in steps of `step`": main boards and ChiNext 100/100
- * (multiples of 100), STAR 200/1, BSE 100/1. A sell that breaks the lot rule is still valid
- * when it sells the entire sellable position in one order: that is how an odd-lot remainder
- * (a holding below the minimum lot, or not a whole number of lots) leaves the account. A
- * partial odd-lot sell (50 of 150) is refused, so the remainder is always sold in one piece.
+ * (multiples of 100), STAR 200/1, BSE 100/1.
+ *
+ * Sells (余额不足一手的部分，应当一次性申报卖出): the odd part of a position — the whole
+ * position when it is below `minQty`, else what is left over after whole lots
+ * ((position − minQty) mod step) — must leave in one order, alone or together with whole
+ * lots, and is never split. Holding 4,880 on a 100-share board: 80, 380, 4,880 and any whole
+ * lots are valid sells; 60 or 1,840 (which would split the 80) are not. On the steps-of-one
+ * boards (STAR, BSE) only a position below the minimum has an odd part.
  */
 import type { Board, Side } from './instruments.ts';
 import type { Qty } from './units.ts';
@@ -83,10 +87,20 @@ function lotViolation(qty: Qty, rule: LotRule, board: Board, note: string): Rule
 }
 
 /**
+ * The odd part of a position under `rule`: the shares that cannot be sold as whole lots and
+ * must leave in one order. The whole position below the minimum lot; otherwise the remainder
+ * after the minimum and whole steps (0 on steps-of-one boards).
+ */
+export function oddLotPart(position: Qty, rule: LotRule): Qty {
+  return position < rule.minQty ? position : (position - rule.minQty) % rule.step;
+}
+
+/**
  * Checks an order quantity against the board's lot rule. For a sell, pass the sellable
- * position (shares sellable today, after T+1): an odd quantity is then valid if it is the
- * whole position, and a sell above it is refused. Without the position, a sell is held to the
- * plain lot rule, since an odd lot cannot be validated.
+ * position (shares sellable today, after T+1): an odd quantity is then valid if it carries the
+ * position's whole odd part (alone or with whole lots, see the module comment), and a sell
+ * above the position is refused. Without the position, a sell is held to the plain lot rule,
+ * since an odd lot cannot be validated.
  */
 export function checkLot(
   board: Board,
@@ -106,13 +120,14 @@ export function checkLot(
   }
   if (isLotQuantity(qty, rule)) return OK;
   if (sellablePosition === undefined) {
-    return lotViolation(qty, rule, board, '; an odd lot can be sold only as the whole position, which was not given');
+    return lotViolation(qty, rule, board, '; an odd lot can be checked only against the whole position, which was not given');
   }
-  if (qty === sellablePosition) return OK;
+  const odd = oddLotPart(sellablePosition, rule);
+  if (odd > 0 && (qty === odd || isLotQuantity(qty - odd, rule))) return OK;
   return fail(
     'ODD_LOT_NOT_WHOLE_POSITION',
-    `${qty} shares breaks the ${board} lot rule and is not the whole sellable position of ${sellablePosition}; ` +
-      'an odd-lot remainder must be sold in one order',
+    `${qty} shares breaks the ${board} lot rule and does not carry the whole odd part (${odd}) of the sellable ` +
+      `position of ${sellablePosition}; the odd part must be sold in one order, alone or with whole lots`,
   );
 }
 

@@ -45,7 +45,9 @@
  * - Expiry: A-share orders are day orders (当日有效); whatever is unfilled at the close is
  *   void. EXPIRED is reached from a venue report (FIX ExecType=C) or the OMS's end-of-day
  *   sweep, from any status in which the order may be working (SENT, ACCEPTED,
- *   PARTIALLY_FILLED, PENDING_CANCEL).
+ *   PARTIALLY_FILLED, PENDING_CANCEL). A CANCELLED report after EXPIRED is a no-op: brokers
+ *   commonly report the end-of-day purge as Canceled (ExecType=4), and a cancel sent just
+ *   before the close may be confirmed after the sweep; either way nothing is left to cancel.
  * - A second cancel request while one is pending is illegal (canCancel is false in
  *   PENDING_CANCEL): resending a timed-out cancel is the broker adapter's job, with the same id.
  */
@@ -181,10 +183,11 @@ export const TRANSITIONS: TransitionTable = deepFreeze({
   },
   EXPIRED: {
     ACCEPTED: 'EXPIRED', // late ack
+    CANCELLED: 'EXPIRED', // the venue's own end-of-day cancel (or a cancel's answer) after our sweep
     FILL_PARTIAL: 'EXPIRED', // late fill report from before the close
     FILL_FULL: 'FILLED',
     CANCEL_REJECTED: 'EXPIRED', // cancel at the close refused: already expired
-    DENIED: null, SENT: null, REJECTED: null, CANCEL_REQUESTED: null, CANCELLED: null, EXPIRED: null,
+    DENIED: null, SENT: null, REJECTED: null, CANCEL_REQUESTED: null, EXPIRED: null,
   },
 });
 

@@ -367,8 +367,10 @@ export class Order implements NewOrder {
         return 'APPLIED';
       }
       case 'OrderCancelled': {
-        this.#commit('CANCELLED', this.#resolve('CANCELLED'), event.ts);
-        if (event.reason !== undefined) this.#reason = event.reason;
+        const next = this.#resolve('CANCELLED');
+        this.#commit('CANCELLED', next, event.ts);
+        // A late cancel report after EXPIRED is a no-op: it does not rewrite why the order ended.
+        if (event.reason !== undefined && next === 'CANCELLED') this.#reason = event.reason;
         return 'APPLIED';
       }
       case 'OrderCancelRejected': {

@@ -52,8 +52,10 @@ export interface PriceLimitSettings {
   readonly limitPpmByBoard: Readonly<Record<Board, Ppm>>;
   /**
    * Limit of ST / *ST stocks on the SSE and SZSE main boards, by date (ascending `from`).
-   * ST stocks on ChiNext, STAR and BSE keep their board's limit. The announced move of main-board
-   * ST from 5% to 10% is one more line here, e.g. `{ from: <effective date>, ppm: 100_000 }`.
+   * ST stocks on ChiNext, STAR and BSE keep their board's limit. Before the first entry the
+   * board limit applies. Default: 5% from 1998-04-22 (when the ST limit was introduced), 10%
+   * from 2026-07-06 (the SSE and SZSE trading-rule revisions in force that day aligned
+   * main-board ST with the rest of the main board).
    */
   readonly stLimitPctSchedule: readonly DatedPpm[];
   /**
@@ -72,7 +74,10 @@ export const DEFAULT_PRICE_LIMIT_SETTINGS: PriceLimitSettings = Object.freeze({
     STAR: 200_000,
     BSE: 300_000,
   }),
-  stLimitPctSchedule: Object.freeze([Object.freeze({ from: 19900101, ppm: 50_000 })]),
+  stLimitPctSchedule: Object.freeze([
+    Object.freeze({ from: 19980422, ppm: 50_000 }),
+    Object.freeze({ from: 20260706, ppm: 100_000 }),
+  ]),
   ipoNoLimitTradingDays: Object.freeze({
     SSE_MAIN: 5,
     SZSE_MAIN: 5,
@@ -273,21 +278,34 @@ export function checkPriceCage(
   refs: CageReferences,
   settings: PriceCageSettings,
 ): RuleResult<PriceRuleReason> {
+  return checkPriceCageAt(side, price, side === 'BUY' ? refs.buy : refs.sell, settings);
+}
+
+/**
+ * The same check against the one reference of the order's side (`cageReference(side, quote)`),
+ * for hot paths: nothing is allocated unless the order is outside the cage.
+ */
+export function checkPriceCageAt(
+  side: Side,
+  price: Price,
+  reference: Price,
+  settings: PriceCageSettings,
+): RuleResult<'OUTSIDE_PRICE_CAGE'> {
   if (side === 'BUY') {
-    const ceiling = buyCageCeiling(refs.buy, settings);
+    const ceiling = buyCageCeiling(reference, settings);
     if (price > ceiling) {
       return fail(
         'OUTSIDE_PRICE_CAGE',
-        `buy price ${price} units is above the cage ceiling ${ceiling} (reference ${refs.buy}; board mode ${settings.mode})`,
+        `buy price ${price} units is above the cage ceiling ${ceiling} (reference ${reference}; board mode ${settings.mode})`,
       );
     }
     return OK;
   }
-  const floor = sellCageFloor(refs.sell, settings);
+  const floor = sellCageFloor(reference, settings);
   if (price < floor) {
     return fail(
       'OUTSIDE_PRICE_CAGE',
-      `sell price ${price} units is below the cage floor ${floor} (reference ${refs.sell}; board mode ${settings.mode})`,
+      `sell price ${price} units is below the cage floor ${floor} (reference ${reference}; board mode ${settings.mode})`,
     );
   }
   return OK;

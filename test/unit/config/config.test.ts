@@ -66,3 +66,12 @@ test('unreadable or malformed files are clear errors', () => {
   assertConfigError(() => loadConfig({ env: {}, file: userFile('monitor: [\n') }), '(file)', /not valid YAML/);
   assertConfigError(() => loadConfig({ env: {}, file: userFile('- 1\n- 2\n') }), '(root)', /mapping/);
 });
+
+test('the shipped ST schedule and fees agree with the core defaults', async () => {
+  const { DEFAULT_PRICE_LIMIT_SETTINGS } = await import('../../../src/core/price-rules.ts');
+  const { DEFAULT_FEE_SCHEDULE } = await import('../../../src/core/fees.ts');
+  const config = loadConfig({ env: {} });
+  assert.deepEqual(config.market.stLimitSchedule, DEFAULT_PRICE_LIMIT_SETTINGS.stLimitPctSchedule.map((r) => ({ from: r.from, ppm: r.ppm })));
+  assert.deepEqual(config.fees, { ...DEFAULT_FEE_SCHEDULE });
+  assert.ok(config.market.holidays.includes(20261001));
+});

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ConfigError } from '../../../src/core/errors.ts';
-import { computeFees, DEFAULT_FEE_SCHEDULE, rateToFen, validateFeeSchedule } from '../../../src/core/fees.ts';
+import { computeFees, computeFeesOnNotional, DEFAULT_FEE_SCHEDULE, rateToFen, validateFeeSchedule } from '../../../src/core/fees.ts';
 import { parseYuan } from '../../../src/core/units.ts';
 
 const y = parseYuan;
@@ -109,4 +109,38 @@ test('property: fees are whole fen, total is their sum, sells never pay less', (
       assert.ok(sell.total >= buy.total);
     }),
   );
+});
+
+test('fees on an exact notional (several fill prices) follow the definition', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.record({ qty: fc.integer({ min: 1, max: 5_000 }), ticks: fc.integer({ min: 1, max: 100_000 }) }), {
+        minLength: 1,
+        maxLength: 8,
+      }),
+      (fills) => {
+        const notional = fills.reduce((a, f) => a + f.qty * f.ticks * 100, 0);
+        const fees = computeFeesOnNotional('SELL', notional);
+        assert.equal(fees.stampDuty, rateToFen(notional, DEFAULT_FEE_SCHEDULE.stampDutySellPpm));
+        assert.equal(fees.transferFee, rateToFen(notional, DEFAULT_FEE_SCHEDULE.transferFeePpm));
+        assert.equal(
+          fees.commission,
+          Math.max(rateToFen(notional, DEFAULT_FEE_SCHEDULE.commissionPpm), DEFAULT_FEE_SCHEDULE.minCommission),
+        );
+        if (fills.length === 1) {
+          const [f] = fills as [{ qty: number; ticks: number }];
+          assert.deepEqual(computeFees('SELL', f.ticks * 100, f.qty), fees);
+        }
+      },
+    ),
+  );
+  // Why not avgPrice × qty: fills of 133, 133 and 134 units make 400 exactly, but the average
+  // rounds to 133 and 133 × 3 = 399. At 125,000 ppm, 400 units pay exactly half a fen → 1 fen,
+  // while 399 pay 49.875 units → 0 fen.
+  const schedule = { ...DEFAULT_FEE_SCHEDULE, minCommission: 0, commissionPpm: 125_000 };
+  assert.equal(computeFeesOnNotional('BUY', 400, schedule).commission, 100);
+  assert.equal(computeFees('BUY', 133, 3, schedule).commission, 0);
+  assert.equal(computeFeesOnNotional('BUY', 0).total, 0);
+  assert.throws(() => computeFeesOnNotional('BUY', -1), RangeError);
+  assert.throws(() => computeFeesOnNotional('BUY', 0.5), RangeError);
 });

@@ -43,14 +43,14 @@ test('quantities must be positive whole shares', () => {
   }
 });
 
-test('sells: whole lots from any position; an odd lot only as the whole position', () => {
+test('sells: whole lots from any position; an odd quantity only with the whole odd part', () => {
   assert.equal(checkLot('SSE_MAIN', 'SELL', 100, 150), OK);
   assert.equal(checkLot('SSE_MAIN', 'SELL', 150, 150), OK); // the entire odd holding
-  assert.equal(reasonOf(checkLot('SSE_MAIN', 'SELL', 50, 150)), 'ODD_LOT_NOT_WHOLE_POSITION');
+  assert.equal(reasonOf(checkLot('SSE_MAIN', 'SELL', 30, 150)), 'ODD_LOT_NOT_WHOLE_POSITION');
   assert.equal(checkLot('SSE_MAIN', 'SELL', 50, 50), OK); // a holding below one lot
   assert.equal(reasonOf(checkLot('SSE_MAIN', 'SELL', 30, 50)), 'ODD_LOT_NOT_WHOLE_POSITION');
   assert.equal(checkLot('CHINEXT', 'SELL', 1_234, 1_234), OK);
-  assert.equal(reasonOf(checkLot('CHINEXT', 'SELL', 234, 1_234)), 'ODD_LOT_NOT_WHOLE_POSITION');
+  assert.equal(reasonOf(checkLot('CHINEXT', 'SELL', 230, 1_234)), 'ODD_LOT_NOT_WHOLE_POSITION');
   assert.equal(checkLot('CHINEXT', 'SELL', 1_200, 1_234), OK);
   // STAR: a remainder below 200 goes in one order; ≥ 200 in steps of 1.
   assert.equal(checkLot('STAR', 'SELL', 150, 150), OK);
@@ -61,6 +61,22 @@ test('sells: whole lots from any position; an odd lot only as the whole position
   assert.equal(checkLot('BSE', 'SELL', 99, 99), OK);
   assert.equal(reasonOf(checkLot('BSE', 'SELL', 50, 120)), 'ODD_LOT_NOT_WHOLE_POSITION');
   assert.equal(checkLot('BSE', 'SELL', 101, 120), OK);
+});
+
+test('sells: the odd part of a position may go alone or with whole lots, but never split', () => {
+  // Holding 4,880 on a 100-share board: 80 is the odd part (零股). Exchange rule: the part
+  // below one lot is sold in one order, alone or together with whole lots.
+  assert.equal(checkLot('SSE_MAIN', 'SELL', 80, 4_880), OK); // the odd part alone
+  assert.equal(checkLot('SSE_MAIN', 'SELL', 380, 4_880), OK); // odd part + 3 lots
+  assert.equal(checkLot('SZSE_MAIN', 'SELL', 580, 4_880), OK);
+  assert.equal(checkLot('SSE_MAIN', 'SELL', 50, 150), OK);
+  assert.equal(checkLot('CHINEXT', 'SELL', 234, 1_234), OK);
+  // Splitting the odd part is refused: 60 of the 80, or lots plus a piece of it.
+  assert.equal(reasonOf(checkLot('SSE_MAIN', 'SELL', 60, 4_880)), 'ODD_LOT_NOT_WHOLE_POSITION');
+  assert.equal(reasonOf(checkLot('SSE_MAIN', 'SELL', 1_840, 4_880)), 'ODD_LOT_NOT_WHOLE_POSITION');
+  assert.equal(reasonOf(checkLot('SSE_MAIN', 'SELL', 3_040, 4_880)), 'ODD_LOT_NOT_WHOLE_POSITION');
+  // A position of whole lots has no odd part: an odd quantity would create one.
+  assert.equal(reasonOf(checkLot('SSE_MAIN', 'SELL', 350, 500)), 'ODD_LOT_NOT_WHOLE_POSITION');
 });
 
 test('sells above the sellable position are refused', () => {
@@ -116,5 +132,27 @@ test('property: a sell of the whole sellable position is always valid; buys matc
       // Selling part of a position is valid exactly when the part is a whole lot quantity.
       assert.equal(checkLot(board, 'SELL', qty, qty + 1).ok, isLotQuantity(qty, rule));
     }),
+  );
+});
+
+test('property: sells match a brute-force reading of the odd-lot rule', () => {
+  const boards: Board[] = ['SSE_MAIN', 'SZSE_MAIN', 'CHINEXT', 'STAR', 'BSE'];
+  // Whole-lot quantities by enumeration (0 = nothing), independent of isLotQuantity.
+  const lotsUpTo = (rule: { minQty: number; step: number }, max: number) => {
+    const lots = new Set<number>([0]);
+    for (let q = rule.minQty; q <= max; q += rule.step) lots.add(q);
+    return lots;
+  };
+  fc.assert(
+    fc.property(fc.constantFrom(...boards), fc.integer({ min: 1, max: 1_500 }), fc.integer({ min: 1, max: 1_500 }), (board, qty, position) => {
+      const rule = DEFAULT_LOT_SETTINGS.lots[board];
+      const lots = lotsUpTo(rule, Math.max(qty, position));
+      // The odd part: the fewest shares whose removal leaves nothing or whole lots.
+      let odd = 0;
+      while (!lots.has(position - odd)) odd += 1;
+      const expected = qty <= position && (lots.has(qty) || (odd > 0 && qty >= odd && lots.has(qty - odd)));
+      assert.equal(checkLot(board, 'SELL', qty, position).ok, expected, `${board} sell ${qty} of ${position}`);
+    }),
+    { numRuns: 2_000 },
   );
 });

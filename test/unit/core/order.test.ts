@@ -316,6 +316,23 @@ test('day orders expire at the close; late fills still count', () => {
   assert.equal(p.status, 'EXPIRED');
 });
 
+test('the end-of-day sweep expired the order, then the venue reports its own cancel: a no-op', () => {
+  // The OMS sweeps unfinished day orders to EXPIRED at the close; a broker that reports the
+  // venue's end-of-day purge (or the answer to a cancel sent just before the close) as
+  // Canceled (FIX ExecType=4) delivers that report afterwards. It changes nothing.
+  const o = newOrder();
+  applyAll(o, [ev.sent(), ev.accepted(), ev.fill(100), { type: 'OrderExpired', ts: T0 + 6, reason: 'EOD_SWEEP' }]);
+  o.apply(ev.cancelled(T0 + 7, 'END_OF_DAY'));
+  assert.equal(o.status, 'EXPIRED');
+  assert.equal(o.reason, 'EOD_SWEEP'); // the no-op does not rewrite why the order ended
+  assert.equal(o.filledQty, 100);
+  assert.equal(o.leavesQty, 0);
+
+  const p = newOrder();
+  applyAll(p, [ev.sent(), ev.accepted(), ev.cancelRequested(), ev.expired(), ev.cancelled()]);
+  assert.equal(p.status, 'EXPIRED');
+});
+
 test('a resent fill is reported DUPLICATE and changes nothing, even after FILLED', () => {
   const o = newOrder();
   applyAll(o, [ev.sent(), ev.accepted()]);

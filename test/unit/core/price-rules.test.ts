@@ -9,6 +9,7 @@ import {
   cageReference,
   cageReferences,
   checkPriceCage,
+  checkPriceCageAt,
   checkTickGrid,
   checkWithinLimit,
   DEFAULT_PRICE_CAGE_SETTINGS,
@@ -79,21 +80,35 @@ test('price limits by board (worked cases)', () => {
   assert.equal(band('BSE', '3.33'), '2.33-4.33');
 });
 
+const BEFORE_ST_CHANGE = 20260703; // the last trading day with the 5% main-board ST limit
+
 test('limit prices round half up to the tick', () => {
   // 2.50 × 1.05 = 2.625 → 2.63; 2.50 × 0.95 = 2.375 → 2.38 (halves go up on both sides)
-  assert.equal(band('SSE_MAIN', '2.50', { isST: true }), '2.38-2.63');
+  assert.equal(band('SSE_MAIN', '2.50', { isST: true }, BEFORE_ST_CHANGE), '2.38-2.63');
   // 10.05 × 1.1 = 11.055 → 11.06; × 0.9 = 9.045 → 9.05
   assert.equal(band('SSE_MAIN', '10.05'), '9.05-11.06');
   // 0.15 × 1.3 = 0.195 → 0.20; × 0.7 = 0.105 → 0.11
   assert.equal(band('BSE', '0.15'), '0.11-0.20');
 });
 
-test('main-board ST limit is 5%; ST on other boards keeps the board limit', () => {
-  assert.equal(band('SSE_MAIN', '10.00', { isST: true }), '9.50-10.50');
-  assert.equal(band('SZSE_MAIN', '3.33', { isST: true }), '3.16-3.50'); // 3.1635 → 3.16, 3.4965 → 3.50
+test('main-board ST limit was 5% until 2026-07-03; ST on other boards keeps the board limit', () => {
+  assert.equal(band('SSE_MAIN', '10.00', { isST: true }, BEFORE_ST_CHANGE), '9.50-10.50');
+  assert.equal(band('SZSE_MAIN', '3.33', { isST: true }, BEFORE_ST_CHANGE), '3.16-3.50'); // 3.1635 → 3.16, 3.4965 → 3.50
   assert.equal(band('CHINEXT', '10.00', { isST: true }), '8.00-12.00');
   assert.equal(band('STAR', '10.00', { isST: true }), '8.00-12.00');
   assert.equal(band('BSE', '10.00', { isST: true }), '7.00-13.00');
+});
+
+test('default settings: main-board ST moved from 5% to 10% on 2026-07-06 (SSE/SZSE rules revision)', () => {
+  assert.equal(band('SSE_MAIN', '10.00', { isST: true }, 20260706), '9.00-11.00');
+  assert.equal(band('SZSE_MAIN', '10.00', { isST: true }, 20260706), '9.00-11.00');
+  assert.equal(band('SSE_MAIN', '10.00', { isST: true }, 20261123), '9.00-11.00');
+  assert.equal(band('SZSE_MAIN', '3.33', { isST: true }, 20261123), '3.00-3.66'); // 2.997 → 3.00, 3.663 → 3.66
+  // 5% from the introduction of the ST limit (1998-04-22); the board limit before it.
+  assert.equal(limitPpmFor({ board: 'SSE_MAIN', isST: true }, 19980422), 50_000);
+  assert.equal(limitPpmFor({ board: 'SZSE_MAIN', isST: true }, 20260703), 50_000);
+  assert.equal(limitPpmFor({ board: 'SSE_MAIN', isST: true }, 19980421), 100_000);
+  validatePriceLimitSettings(DEFAULT_PRICE_LIMIT_SETTINGS);
 });
 
 test('the ST limit is a dated setting: a switch to 10% is one config line', () => {
@@ -258,6 +273,11 @@ test('cage bounds reproduce the literal rule on the tick grid (property)', () =>
           price * 1_000_000 >= reference * (1_000_000 - cage.pctPpm) || price >= reference - cage.ticks * 100;
         assert.equal(checkPriceCage('BUY', price, { buy: reference, sell: reference }, cage).ok, buyAllowed);
         assert.equal(checkPriceCage('SELL', price, { buy: reference, sell: reference }, cage).ok, sellAllowed);
+        // The single-reference form agrees, and each side reads only its own reference.
+        assert.equal(checkPriceCageAt('BUY', price, reference, cage).ok, buyAllowed);
+        assert.equal(checkPriceCageAt('SELL', price, reference, cage).ok, sellAllowed);
+        assert.equal(checkPriceCage('BUY', price, { buy: reference, sell: 1 }, cage).ok, buyAllowed);
+        assert.equal(checkPriceCage('SELL', price, { buy: 1, sell: reference }, cage).ok, sellAllowed);
       },
     ),
   );
