@@ -8,6 +8,7 @@ import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { EXIT_FAILURE, EXIT_NOT_BUILT, EXIT_OK, EXIT_USAGE } from './exit-codes.ts';
 import { listBenches, runBenchCommand } from './bench.ts';
+import { configureSimCommand, runSim, type SimCommandOptions } from './sim.ts';
 
 export interface CliIo {
   out: (text: string) => void;
@@ -33,7 +34,6 @@ const PLANNED: ReadonlyArray<{ name: string; summary: string; issue?: number; co
         .option('--duration <seconds>', 'stop by itself after this many seconds', parsePositiveNumber)
         .option('--summary-json <file>', 'write a JSON summary of the run to this file'),
   },
-  { name: 'sim', summary: 'run the simulated A-share exchange (matching engine, TCP market-data feed, FIX 4.4 order entry)', issue: 3 },
   { name: 'gateway', summary: 'run the market-data gateway (TCP feeds to Redis Streams)', issue: 4 },
   { name: 'strategy', summary: 'run strategy instances, one OS process each', issue: 5 },
   { name: 'execution', summary: 'run the risk & execution service (gRPC server, pre-trade risk, FIX routing)', issue: 6 },
@@ -81,6 +81,12 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
       exitCode = EXIT_NOT_BUILT;
     });
   }
+
+  configureSimCommand(
+    program.command('sim').description('run the simulated A-share exchange: matching engine, synthetic market, TCP market-data feed, FIX 4.4 order entry'),
+  ).action(async (options: SimCommandOptions) => {
+    exitCode = await runSim(options, config());
+  });
 
   program
     .command('config')

@@ -31,7 +31,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     if (RANK[level] < min) return;
     const time = new Date().toISOString();
     if (format === 'json') {
-      write(`${JSON.stringify({ time, level, component, msg: message, ...fields }, jsonSafe)}\n`);
+      // Fields never overwrite the fixed keys; those stay first for readability.
+      const head = { time, level, component, msg: message };
+      write(`${JSON.stringify(fields ? Object.assign({ ...head }, fields, head) : head, jsonSafe)}\n`);
     } else {
       const extra = fields ? Object.entries(fields).map(([k, v]) => ` ${k}=${typeof v === 'string' ? v : JSON.stringify(v, jsonSafe)}`).join('') : '';
       write(`${time.slice(11, 23)} ${level.toUpperCase().padEnd(5)} ${component}: ${message}${extra}\n`);

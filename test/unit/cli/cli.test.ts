@@ -74,3 +74,22 @@ test('bench core --json prints JSON lines, the last being the result', () => {
     assert.ok(typeof result[field] === 'number' && result[field] > 0, `${field} should be a positive number`);
   }
 });
+
+test('triquant sim runs standalone, reports its ports and stops by itself', async () => {
+  const { mkdtempSync, readFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const portsFile = join(mkdtempSync(join(tmpdir(), 'tq-sim-')), 'ports.json');
+  const { code, stderr } = triquant(['sim', '--duration', '1', '--time-mode', 'continuous', '--ports-json', portsFile], { TRIQUANT__LOG_LEVEL: 'info' });
+  assert.equal(code, 0, stderr);
+  const ports = JSON.parse(readFileSync(portsFile, 'utf8')) as { feed: number; metrics: number };
+  assert.ok(ports.feed > 0 && ports.metrics > 0);
+  assert.match(stderr, new RegExp(`market-data feed on tcp://127\\.0\\.0\\.1:${ports.feed}`));
+  assert.match(stderr, /simulator stopped/);
+});
+
+test('triquant sim rejects a bad option with a clear message', () => {
+  const { code, stderr } = triquant(['sim', '--time-mode', 'sideways']);
+  assert.equal(code, 2);
+  assert.match(stderr, /accelerated, real or continuous/);
+});

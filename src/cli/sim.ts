@@ -1,0 +1,119 @@
+/** `triquant sim`: the simulated A-share exchange as a standalone service. */
+import { writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import { TradingCalendar } from '../core/calendar.ts';
+import { LiveClock } from '../core/clock.ts';
+import type { Config } from '../config/schema.ts';
+import { createLogger } from '../obs/log.ts';
+import { createServiceRegistry, startMetricsServer } from '../obs/metrics.ts';
+import { DEFAULT_ORDER_FLOW } from '../sim/order-flow.ts';
+import type { SimTimeMode } from '../sim/session-clock.ts';
+import { FEED_CHANNEL, Simulator } from '../sim/simulator.ts';
+import { buildUniverse } from '../sim/universe.ts';
+import { timeOfDay } from '../core/sessions.ts';
+import { shutdownInPhases, untilStopped } from './run.ts';
+import { EXIT_OK } from './exit-codes.ts';
+
+export interface SimCommandOptions {
+  host?: string;
+  feedPort?: number;
+  fixPort?: number;
+  metricsPort?: number;
+  timeMode?: 'accelerated' | 'real' | 'continuous';
+  speed?: number;
+  start?: string;
+  seed?: number;
+  rate?: number;
+  load?: number;
+  duration?: number;
+  portsJson?: string;
+}
+
+export function configureSimCommand(cmd: Command): Command {
+  return cmd
+    .option('--host <address>', 'address to bind the feed, FIX and metrics ports (config sim.host)')
+    .option('--feed-port <port>', 'market-data feed TCP port, 0 = any free port (config sim.feedPort)', parsePort)
+    .option('--fix-port <port>', 'FIX 4.4 acceptor port, 0 = any free port (config sim.fixPort)', parsePort)
+    .option('--metrics-port <port>', 'Prometheus /metrics port, 0 = any free port (config sim.metricsPort)', parsePort)
+    .option('--time-mode <mode>', 'accelerated | real | continuous (config sim.timeMode)', parseTimeMode)
+    .option('--speed <factor>', 'accelerated mode: simulated seconds per real second (config sim.speed)', parsePositive)
+    .option('--start <HH:MM>', 'accelerated mode: simulated start time, China time (config sim.startTime)')
+    .option('--seed <n>', 'seed of the synthetic order flow (config sim.seed)', parseInteger)
+    .option('--rate <n>', 'synthetic order arrivals per second per symbol (config sim.arrivalsPerSecond)', parsePositive)
+    .option('--load <ordersPerSecond>', 'load mode: continuous trading with this many synthetic orders per second', parsePositive)
+    .option('--duration <seconds>', 'stop by itself after this many seconds', parsePositive)
+    .option('--ports-json <file>', 'write the bound ports as JSON to this file once listening')
+    .addHelpText(
+      'after',
+      `\nMarket-data channels: SSE=${FEED_CHANNEL.SSE}, SZSE=${FEED_CHANNEL.SZSE}, BSE=${FEED_CHANNEL.BSE} (docs/protocols/feed.md).\n` +
+        'FIX 4.4 order entry: docs/protocols/fix.md. Stops cleanly on Ctrl-C (feed clients and FIX sessions are logged out).',
+    );
+}
+
+export async function runSim(options: SimCommandOptions, config: Config): Promise<number> {
+  const sim = config.sim;
+  const log = createLogger({ level: config.logLevel, component: 'sim' });
+  const host = options.host ?? sim.host;
+  const startTime = options.start ?? sim.startTime;
+  const [hh, mm] = parseHhMm(startTime);
+  const timeModeName = options.timeMode ?? sim.timeMode;
+  const timeMode: SimTimeMode =
+    timeModeName === 'accelerated'
+      ? { kind: 'accelerated', speed: options.speed ?? sim.speed, startTimeOfDay: timeOfDay(hh, mm) }
+      : { kind: timeModeName };
+  const registry = createServiceRegistry('sim');
+  const simulator = new Simulator({
+    clock: new LiveClock(),
+    timeMode,
+    calendar: new TradingCalendar(config.market.holidays),
+    instruments: buildUniverse(),
+    flow: { ...DEFAULT_ORDER_FLOW, arrivalsPerSecond: options.rate ?? sim.arrivalsPerSecond },
+    seed: options.seed ?? sim.seed,
+    ...(options.load !== undefined ? { loadOrdersPerSecond: options.load } : {}),
+    logger: log,
+    registry,
+  });
+  const { feedPort } = await simulator.start(options.feedPort ?? sim.feedPort, host);
+  const metrics = await startMetricsServer(registry, host, options.metricsPort ?? sim.metricsPort);
+  const ports = { feed: feedPort, metrics: metrics.port };
+  log.info(`market-data feed on tcp://${host}:${feedPort}`, { channels: FEED_CHANNEL });
+  log.info(`metrics on ${metrics.url}`);
+  if (options.portsJson) writeFileSync(options.portsJson, `${JSON.stringify({ host, ...ports })}\n`);
+
+  const status = setInterval(() => log.info('status', { ...simulator.stats(), feed: simulator.feed.stats().loggedOnClients }), 10_000);
+  const why = await untilStopped(log, options.duration);
+  log.info(`stopping: ${why}`);
+  clearInterval(status);
+  await shutdownInPhases(log, [
+    ['simulator', () => simulator.close()],
+    ['metrics', () => metrics.close()],
+  ]);
+  return EXIT_OK;
+}
+
+function parseHhMm(text: string): [number, number] {
+  const match = /^([01]\d|2[0-3]):([0-5]\d)$/.exec(text);
+  if (!match) throw new InvalidArgumentError(`expected HH:MM, got "${text}"`);
+  return [Number(match[1]), Number(match[2])];
+}
+
+function parsePort(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65_535) throw new InvalidArgumentError(`expected a port 0-65535, got "${value}"`);
+  return n;
+}
+function parsePositive(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got "${value}"`);
+  return n;
+}
+function parseInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected a whole number, got "${value}"`);
+  return n;
+}
+function parseTimeMode(value: string): 'accelerated' | 'real' | 'continuous' {
+  if (value === 'accelerated' || value === 'real' || value === 'continuous') return value;
+  throw new InvalidArgumentError(`expected accelerated, real or continuous, got "${value}"`);
+}
