@@ -11,6 +11,9 @@ import { DEFAULT_ORDER_FLOW } from '../sim/order-flow.ts';
 import type { SimTimeMode } from '../sim/session-clock.ts';
 import { FEED_CHANNEL, Simulator } from '../sim/simulator.ts';
 import { buildUniverse } from '../sim/universe.ts';
+import { FixAcceptor } from '../sim/fix-acceptor.ts';
+import { FixVenue } from '../sim/fix-venue.ts';
+import { Gauge, type Registry } from '../obs/metrics.ts';
 import { timeOfDay } from '../core/sessions.ts';
 import { shutdownInPhases, untilStopped } from './run.ts';
 import { EXIT_OK } from './exit-codes.ts';
@@ -63,8 +66,9 @@ export async function runSim(options: SimCommandOptions, config: Config): Promis
       ? { kind: 'accelerated', speed: options.speed ?? sim.speed, startTimeOfDay: timeOfDay(hh, mm) }
       : { kind: timeModeName };
   const registry = createServiceRegistry('sim');
+  const clock = new LiveClock();
   const simulator = new Simulator({
-    clock: new LiveClock(),
+    clock,
     timeMode,
     calendar: new TradingCalendar(config.market.holidays),
     instruments: buildUniverse(),
@@ -74,10 +78,22 @@ export async function runSim(options: SimCommandOptions, config: Config): Promis
     logger: log,
     registry,
   });
+  const venue = new FixVenue(simulator, clock, log.child('venue'));
+  simulator.setMemberEvents(venue.events);
+  const acceptor = new FixAcceptor({
+    application: venue,
+    compId: sim.fixCompId,
+    sessions: sim.fixClients.map((targetCompId) => ({ targetCompId })),
+    clock,
+    logger: log.child('fix'),
+  });
+  registerFixMetrics(registry, acceptor, venue);
   const { feedPort } = await simulator.start(options.feedPort ?? sim.feedPort, host);
+  const fixAddress = await acceptor.start({ port: options.fixPort ?? sim.fixPort, host });
   const metrics = await startMetricsServer(registry, host, options.metricsPort ?? sim.metricsPort);
-  const ports = { feed: feedPort, metrics: metrics.port };
+  const ports = { feed: feedPort, fix: fixAddress.port, metrics: metrics.port };
   log.info(`market-data feed on tcp://${host}:${feedPort}`, { channels: FEED_CHANNEL });
+  log.info(`FIX 4.4 acceptor on tcp://${host}:${fixAddress.port}`, { senderCompId: sim.fixCompId, clients: sim.fixClients });
   log.info(`metrics on ${metrics.url}`);
   if (options.portsJson) writeFileSync(options.portsJson, `${JSON.stringify({ host, ...ports })}\n`);
 
@@ -86,6 +102,7 @@ export async function runSim(options: SimCommandOptions, config: Config): Promis
   log.info(`stopping: ${why}`);
   clearInterval(status);
   await shutdownInPhases(log, [
+    ['FIX acceptor (logout)', () => acceptor.close()],
     ['simulator', () => simulator.close()],
     ['metrics', () => metrics.close()],
   ]);
@@ -116,4 +133,17 @@ function parseInteger(value: string): number {
 function parseTimeMode(value: string): 'accelerated' | 'real' | 'continuous' {
   if (value === 'accelerated' || value === 'real' || value === 'continuous') return value;
   throw new InvalidArgumentError(`expected accelerated, real or continuous, got "${value}"`);
+}
+
+function registerFixMetrics(registry: Registry, acceptor: FixAcceptor, venue: FixVenue): void {
+  const gauge = (name: string, help: string, read: () => number) =>
+    new Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
+  gauge('triquant_sim_fix_sessions_logged_on', 'FIX sessions logged on', () => acceptor.stats().sessionsLoggedOn);
+  gauge('triquant_sim_fix_messages_in', 'FIX messages received', () => acceptor.stats().messagesIn);
+  gauge('triquant_sim_fix_messages_out', 'FIX messages sent', () => acceptor.stats().messagesOut);
+  gauge('triquant_sim_fix_malformed', 'Garbled FIX messages received', () => acceptor.stats().malformed);
+  gauge('triquant_sim_fix_session_rejects', 'FIX session-level Rejects sent', () => acceptor.stats().sessionRejectsSent);
+  gauge('triquant_sim_fix_orders_received', 'NewOrderSingle received', () => venue.counters.ordersReceived);
+  gauge('triquant_sim_fix_orders_rejected', 'Orders rejected by the venue over FIX', () => venue.counters.ordersRejected);
+  gauge('triquant_sim_fix_cancel_rejects', 'OrderCancelRejects sent', () => venue.counters.cancelRejects);
 }

@@ -22,6 +22,7 @@ const yuanAmount = z.union([z.number(), z.string()]).transform((value, ctx) => {
   }
 });
 const hostPort = z.strictObject({ host, port });
+const compId = z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, 'a FIX CompID: letters, digits and _ . - (at most 32)');
 
 export const configSchema = z.strictObject({
   mode: z.enum(['paper', 'live']),
@@ -54,7 +55,8 @@ export const configSchema = z.strictObject({
     feedPort: port,
     fixPort: port,
     metricsPort: port,
-    fixCompId: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, 'letters, digits and _ . - (at most 32)'),
+    fixCompId: compId,
+    fixClients: z.array(compId).min(1),
     timeMode: z.enum(['accelerated', 'real', 'continuous']),
     speed: z.number().positive().max(10_000),
     startTime: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'HH:MM (China time)'),

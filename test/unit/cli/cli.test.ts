@@ -82,8 +82,9 @@ test('triquant sim runs standalone, reports its ports and stops by itself', asyn
   const portsFile = join(mkdtempSync(join(tmpdir(), 'tq-sim-')), 'ports.json');
   const { code, stderr } = triquant(['sim', '--duration', '1', '--time-mode', 'continuous', '--ports-json', portsFile], { TRIQUANT__LOG_LEVEL: 'info' });
   assert.equal(code, 0, stderr);
-  const ports = JSON.parse(readFileSync(portsFile, 'utf8')) as { feed: number; metrics: number };
-  assert.ok(ports.feed > 0 && ports.metrics > 0);
+  const ports = JSON.parse(readFileSync(portsFile, 'utf8')) as { feed: number; fix: number; metrics: number };
+  assert.ok(ports.feed > 0 && ports.fix > 0 && ports.metrics > 0);
+  assert.match(stderr, new RegExp(`FIX 4\\.4 acceptor on tcp://127\\.0\\.0\\.1:${ports.fix}`));
   assert.match(stderr, new RegExp(`market-data feed on tcp://127\\.0\\.0\\.1:${ports.feed}`));
   assert.match(stderr, /simulator stopped/);
 });
