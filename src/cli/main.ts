@@ -9,6 +9,7 @@ import type { Config } from '../config/schema.ts';
 import { EXIT_FAILURE, EXIT_NOT_BUILT, EXIT_OK, EXIT_USAGE } from './exit-codes.ts';
 import { listBenches, runBenchCommand } from './bench.ts';
 import { configureSimCommand, runSim, type SimCommandOptions } from './sim.ts';
+import { runUp } from './up.ts';
 
 export interface CliIo {
   out: (text: string) => void;
@@ -25,15 +26,6 @@ const defaultIo: CliIo = {
  * (undefined: the Kafka/history issue, not filed yet).
  */
 const PLANNED: ReadonlyArray<{ name: string; summary: string; issue?: number; configure?: (cmd: Command) => void }> = [
-  {
-    name: 'up',
-    summary: 'run the whole system on this machine (simulator, gateway, execution, strategies, monitor)',
-    issue: 7,
-    configure: (cmd) =>
-      cmd
-        .option('--duration <seconds>', 'stop by itself after this many seconds', parsePositiveNumber)
-        .option('--summary-json <file>', 'write a JSON summary of the run to this file'),
-  },
   { name: 'gateway', summary: 'run the market-data gateway (TCP feeds to Redis Streams)', issue: 4 },
   { name: 'strategy', summary: 'run strategy instances, one OS process each', issue: 5 },
   { name: 'execution', summary: 'run the risk & execution service (gRPC server, pre-trade risk, FIX routing)', issue: 6 },
@@ -81,6 +73,15 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
       exitCode = EXIT_NOT_BUILT;
     });
   }
+
+  program
+    .command('up')
+    .description('run the whole system on this machine; today: the simulator (gateway, strategies, execution and monitor are not built yet)')
+    .option('--duration <seconds>', 'stop by itself after this many seconds', parsePositiveNumber)
+    .option('--summary-json <file>', 'write a JSON summary of the run to this file')
+    .action(async (options: { duration?: number; summaryJson?: string }) => {
+      exitCode = await runUp(options, config(), io);
+    });
 
   configureSimCommand(
     program.command('sim').description('run the simulated A-share exchange: matching engine, synthetic market, TCP market-data feed, FIX 4.4 order entry'),

@@ -9,7 +9,7 @@ import { createLogger } from '../obs/log.ts';
 import { createServiceRegistry, startMetricsServer } from '../obs/metrics.ts';
 import { DEFAULT_ORDER_FLOW } from '../sim/order-flow.ts';
 import type { SimTimeMode } from '../sim/session-clock.ts';
-import { FEED_CHANNEL, Simulator } from '../sim/simulator.ts';
+import { FEED_CHANNEL, Simulator, type SimulatorStats } from '../sim/simulator.ts';
 import { buildUniverse } from '../sim/universe.ts';
 import { FixAcceptor } from '../sim/fix-acceptor.ts';
 import { FixVenue } from '../sim/fix-venue.ts';
@@ -54,7 +54,7 @@ export function configureSimCommand(cmd: Command): Command {
     );
 }
 
-export async function runSim(options: SimCommandOptions, config: Config): Promise<number> {
+export async function runSim(options: SimCommandOptions, config: Config, onStopped?: (stats: SimulatorStats) => void): Promise<number> {
   const sim = config.sim;
   const log = createLogger({ level: config.logLevel, component: 'sim' });
   const host = options.host ?? sim.host;
@@ -106,6 +106,7 @@ export async function runSim(options: SimCommandOptions, config: Config): Promis
     ['simulator', () => simulator.close()],
     ['metrics', () => metrics.close()],
   ]);
+  onStopped?.(simulator.stats());
   return EXIT_OK;
 }
 

@@ -94,3 +94,16 @@ test('triquant sim rejects a bad option with a clear message', () => {
   assert.equal(code, 2);
   assert.match(stderr, /accelerated, real or continuous/);
 });
+
+test('triquant up runs what is built, says what is not, and writes a summary', async () => {
+  const { mkdtempSync, readFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const file = join(mkdtempSync(join(tmpdir(), 'tq-up-')), 'summary.json');
+  const { code, stderr } = triquant(['up', '--duration', '1', '--summary-json', file]);
+  assert.equal(code, 0, stderr);
+  assert.match(stderr, /Not built yet, so not started: gateway/);
+  const summary = JSON.parse(readFileSync(file, 'utf8')) as { services: string[]; ticks_published: number };
+  assert.deepEqual(summary.services, ['sim']);
+  assert.ok(summary.ticks_published > 0);
+});
