@@ -66,6 +66,12 @@ export interface FeedServerOptions {
   closeGraceMs?: number;
   /** If set, the only channels that may be published and subscribed. */
   channels?: readonly number[];
+  /**
+   * The publishing session announced in LogonAck (default: the clock's time at construction,
+   * microseconds since the epoch, made unique within the process). Sequence numbers restart
+   * with every server, so clients use it to tell a restarted server from a reconnect.
+   */
+  sessionId?: number;
   /** Accepts or refuses a Logon (default: everyone is accepted). */
   authenticate?: (clientId: string, authToken: string | undefined) => boolean;
   logger?: FeedServerLogger;
@@ -193,6 +199,15 @@ interface Session {
 const MAX_REASON_CHARS = 300;
 const MAX_LOGGED_MALFORMED = 5;
 
+/** Last session id handed out in this process: two servers never share one. */
+let lastSessionId = 0;
+
+function newSessionId(clock: Clock): number {
+  const id = Math.max(clock.nowMicros(), lastSessionId + 1, 1);
+  lastSessionId = id;
+  return id;
+}
+
 function positiveInt(name: string, value: number, min = 1): number {
   if (!Number.isSafeInteger(value) || value < min) throw new ValidationError(`FeedServer option ${name} must be an integer ≥ ${min} (got ${value})`);
   return value;
@@ -203,6 +218,8 @@ function clip(text: string): string {
 }
 
 export class FeedServer {
+  /** The publishing session (LogonAck `sessionId`): seqs of this server are unique within it. */
+  readonly sessionId: number;
   private readonly clock: Clock;
   private readonly ringDepth: number;
   private readonly heartbeatIntervalMs: number;
@@ -269,6 +286,7 @@ export class FeedServer {
     }
     this.authenticate = options.authenticate;
     this.log = options.logger ?? stderrFeedLogger;
+    this.sessionId = options.sessionId === undefined ? newSessionId(this.clock) : positiveInt('sessionId', options.sessionId);
   }
 
   /** Starts listening; resolves with the bound address (port 0 = a free port). */
@@ -292,7 +310,7 @@ export class FeedServer {
     this.timer = setInterval(() => this.runTimers(), this.heartbeatIntervalMs);
     this.timer.unref();
     const address = server.address() as AddressInfo;
-    this.log.info('feed server listening', { host: address.address, port: address.port });
+    this.log.info('feed server listening', { host: address.address, port: address.port, sessionId: this.sessionId });
     return address;
   }
 
@@ -632,7 +650,13 @@ export class FeedServer {
     }
     this.log.info('feed client logged on', { ...this.who(s), channels: m.channels });
     s.socket.cork();
-    this.sendControl(s, { type: 'logonAck', heartbeatIntervalMs: this.heartbeatIntervalMs, serverTime: this.clock.nowMicros(), channels: statuses });
+    this.sendControl(s, {
+      type: 'logonAck',
+      heartbeatIntervalMs: this.heartbeatIntervalMs,
+      serverTime: this.clock.nowMicros(),
+      sessionId: this.sessionId,
+      channels: statuses,
+    });
     for (const sub of m.channels) {
       const ch = this.channelsById.get(sub.channel)!;
       if (sub.mode === 'RESUME' && sub.lastSeq < ch.ring.lastSeq && s.state === 'loggedOn') this.serveRange(s, ch, sub.lastSeq + 1, ch.ring.lastSeq);

@@ -107,6 +107,34 @@ test('a logged-on client receives snapshots and trades with consecutive seqs, on
   });
 });
 
+test('LogonAck carries the publishing session: the clock at construction, unique per server, or as configured', async () => {
+  const clock = new ManualClock(T0);
+  const a = new FeedServer({ clock, logger: memoryLogger() });
+  const b = new FeedServer({ clock, logger: memoryLogger() }); // same instant: still a new session
+  assert.equal(a.sessionId >= T0, true);
+  assert.ok(b.sessionId > a.sessionId, `${b.sessionId} > ${a.sessionId}`);
+  assert.equal(new FeedServer({ sessionId: 42, logger: memoryLogger() }).sessionId, 42);
+  assert.throws(() => new FeedServer({ sessionId: 0 }), ValidationError);
+  await withServer({ sessionId: 7_000_000 }, async (_server, port) => {
+    const client = await FeedTestClient.connect({ port });
+    try {
+      const ack = await client.logon('gw-session', [{ channel: 1, mode: 'LIVE', lastSeq: 0 }]);
+      assert.equal(ack.type === 'logonAck' && ack.sessionId, 7_000_000);
+    } finally {
+      client.destroy();
+    }
+  });
+  await withServer({}, async (server, port) => {
+    const client = await FeedTestClient.connect({ port });
+    try {
+      const ack = await client.logon('gw-session', [{ channel: 1, mode: 'LIVE', lastSeq: 0 }]);
+      assert.equal(ack.type === 'logonAck' && ack.sessionId, server.sessionId);
+    } finally {
+      client.destroy();
+    }
+  });
+});
+
 test('a client that loses frames detects the gap and a RetransmitRequest fills it', async () => {
   await withServer({}, async (server, port) => {
     const lose = new Set([5, 6, 7, 20, 50]);

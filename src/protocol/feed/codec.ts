@@ -193,7 +193,7 @@ function bodyLength(m: FeedMessage): number {
     case 'logon':
       return 2 + 1 + m.clientId.length + 2 + Buffer.byteLength(m.authToken ?? '', 'utf8') + 2 + 11 * m.channels.length;
     case 'logonAck':
-      return 4 + 8 + 2 + 18 * m.channels.length;
+      return 4 + 8 + 8 + 2 + 18 * m.channels.length;
     case 'logonReject':
     case 'logout':
       return 2 + 2 + Buffer.byteLength(m.reason, 'utf8');
@@ -302,9 +302,10 @@ function writeLogonBody(buf: Buffer, dv: DataView, o: number, m: LogonMessage): 
 function writeLogonAckBody(dv: DataView, o: number, m: LogonAckMessage): void {
   writeU32(dv, o, m.heartbeatIntervalMs, 'heartbeatIntervalMs');
   writeI64(dv, o + 4, m.serverTime, 'serverTime');
+  writeU64(dv, o + 12, m.sessionId, 'sessionId');
   if (m.channels.length > MAX_LOGON_CHANNELS) invalid('channels.length', m.channels.length, `at most ${MAX_LOGON_CHANNELS}`);
-  dv.setUint16(o + 12, m.channels.length, true);
-  let p = o + 14;
+  dv.setUint16(o + 20, m.channels.length, true);
+  let p = o + 22;
   for (const ch of m.channels) {
     writeU16(dv, p, ch.channel, 'channels[].channel');
     writeU64(dv, p + 2, ch.lastSeq, 'channels[].lastSeq');
@@ -482,19 +483,25 @@ function parseLogon(buf: Buffer, dv: DataView, o: number, len: number): LogonMes
 }
 
 function parseLogonAck(buf: Buffer, dv: DataView, o: number, len: number): LogonAckMessage {
-  if (len < 14) bad('logonAck body too short');
-  const count = dv.getUint16(o + 12, true);
+  if (len < 22) bad('logonAck body too short');
+  const count = dv.getUint16(o + 20, true);
   if (count > MAX_LOGON_CHANNELS) bad(`${count} channels, more than ${MAX_LOGON_CHANNELS}`);
-  expectLength(len, 14 + 18 * count, 'logonAck');
+  expectLength(len, 22 + 18 * count, 'logonAck');
   const channels: ChannelStatus[] = [];
-  for (let i = 0, p = o + 14; i < count; i++, p += 18) {
+  for (let i = 0, p = o + 22; i < count; i++, p += 18) {
     channels.push({
       channel: dv.getUint16(p, true),
       lastSeq: readU64(dv, p + 2, 'lastSeq'),
       firstAvailableSeq: readU64(dv, p + 10, 'firstAvailableSeq'),
     });
   }
-  return { type: 'logonAck', heartbeatIntervalMs: dv.getUint32(o, true), serverTime: readI64(dv, o + 4, 'serverTime'), channels };
+  return {
+    type: 'logonAck',
+    heartbeatIntervalMs: dv.getUint32(o, true),
+    serverTime: readI64(dv, o + 4, 'serverTime'),
+    sessionId: readU64(dv, o + 12, 'sessionId'),
+    channels,
+  };
 }
 
 function parseCodeText(buf: Buffer, dv: DataView, o: number, len: number, what: string): { code: number; reason: string } {

@@ -170,6 +170,12 @@ export interface LogonAckMessage {
   type: 'logonAck';
   heartbeatIntervalMs: number;
   serverTime: Micros;
+  /**
+   * The server's publishing session (u64): microseconds since the epoch when the publisher was
+   * created. Sequence numbers restart with a new session, so a client that sees a different
+   * sessionId than before must start each channel again from seq 1 (nothing to resume).
+   */
+  sessionId: number;
   channels: ChannelStatus[];
 }
 

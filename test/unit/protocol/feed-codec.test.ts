@@ -58,7 +58,7 @@ const TRADE: TradeMessage = {
 const ONE_OF_EACH: FeedMessage[] = [
   { type: 'logon', protocolVersion: 1, clientId: 'gateway-1', authToken: 'sécret token', channels: [{ channel: 1, mode: 'LIVE', lastSeq: 0 }, { channel: 2, mode: 'RESUME', lastSeq: 1_000_000 }] },
   { type: 'logon', protocolVersion: 1, clientId: 'x', channels: [] },
-  { type: 'logonAck', heartbeatIntervalMs: 1_000, serverTime: 1_735_000_000_000_000, channels: [{ channel: 1, lastSeq: 99, firstAvailableSeq: 10 }] },
+  { type: 'logonAck', heartbeatIntervalMs: 1_000, serverTime: 1_735_000_000_000_000, sessionId: 1_734_999_000_000_001, channels: [{ channel: 1, lastSeq: 99, firstAvailableSeq: 10 }] },
   { type: 'logonReject', code: 2, reason: 'authentication failed' },
   { type: 'heartbeat', time: -5 },
   { type: 'logout', code: 1, reason: 'slow consumer：慢' },
@@ -147,6 +147,7 @@ const messageArb: fc.Arbitrary<FeedMessage> = fc.oneof(
     type: fc.constant('logonAck' as const),
     heartbeatIntervalMs: fc.nat({ max: 0xffff_ffff }),
     serverTime: safeInt,
+    sessionId: safeNat,
     channels: fc.array(fc.record({ channel: channelArb, lastSeq: safeNat, firstAvailableSeq: safeNat }), { maxLength: 5 }),
   }),
 );
@@ -203,6 +204,26 @@ test('the header is magic "TQ", version 1, type, little-endian body length', () 
   assert.equal(encode(SNAPSHOT).length, SNAPSHOT_FRAME_BYTES);
   assert.equal(SNAPSHOT_BODY_BYTES, 507);
   assert.equal(encode(TRADE).length, TRADE_FRAME_BYTES);
+});
+
+test('LogonAck layout: interval u32, serverTime i64, sessionId u64, channel count, 18-byte channel statuses', () => {
+  const ack: FeedMessage = { type: 'logonAck', heartbeatIntervalMs: 500, serverTime: -3, sessionId: 2 ** 32 + 7, channels: [{ channel: 9, lastSeq: 5, firstAvailableSeq: 1 }] };
+  const bytes = encode(ack);
+  assert.deepEqual([...bytes.subarray(0, HEADER_BYTES)], [0x54, 0x51, 1, MessageType.LOGON_ACK, 40, 0, 0, 0]);
+  const body = bytes.subarray(HEADER_BYTES);
+  assert.equal(body.readUInt32LE(0), 500);
+  assert.equal(body.readBigInt64LE(4), -3n);
+  assert.equal(body.readBigUInt64LE(12), 2n ** 32n + 7n);
+  assert.equal(body.readUInt16LE(20), 1);
+  assert.equal(body.readUInt16LE(22), 9);
+  assert.equal(body.readBigUInt64LE(24), 5n);
+  assert.equal(body.readBigUInt64LE(32), 1n);
+  assert.deepEqual(decodeAll(bytes).messages, [ack]);
+  // The pre-sessionId layout (14-byte fixed part) is now a malformed body, not a misread.
+  const old = rawFrame(MessageType.LOGON_ACK, Buffer.concat([body.subarray(0, 12), body.subarray(20)]));
+  const { messages, errors } = decodeAll(old);
+  assert.deepEqual(messages, []);
+  assert.equal(errors[0]?.reason, 'BAD_BODY');
 });
 
 test('64-bit fields are exact integers across the whole safe range, negative included', () => {
