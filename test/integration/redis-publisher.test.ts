@@ -1,0 +1,652 @@
+/**
+ * The gateway's Redis Streams publisher against real redis-server processes (started here on
+ * free ports, unique key prefixes per test): payloads, IDs and order; idempotent resends;
+ * trimming; compression; redis-server SIGKILLed and restarted mid-publish; both buffer-overflow
+ * policies; lastPublished; Redis Cluster and Sentinel. Plus the key scheme and codec helpers.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { ManualClock } from '../../src/core/clock.ts';
+import {
+  checkKeySchemeMeta,
+  compareEntryIds,
+  entryId,
+  fnv1a32,
+  isDuplicateIdError,
+  KeySchemeMismatchError,
+  MarketDataKeys,
+  parseEntryId,
+} from '../../src/bus/market-data-keys.ts';
+import { RedisConnection, RedisConnectionClosedError } from '../../src/bus/redis-connection.ts';
+import type { RedisConnectionState } from '../../src/bus/redis-connection.ts';
+import { decodeEntryFields, decodeEntryToFeedMessage, encodeEntryFields, TickCodecError } from '../../src/bus/tick-codec.ts';
+import type { Logger } from '../../src/obs/log.ts';
+import type { SnapshotMessage, TradeMessage } from '../../src/protocol/feed/frames.ts';
+import { PublisherClosedError, RedisStreamPublisher } from '../../src/gateway/redis-publisher.ts';
+import type { RedisStreamPublisherOptions } from '../../src/gateway/redis-publisher.ts';
+import type { MarketDataMessage, TickBatch } from '../../src/gateway/types.ts';
+import { RedisTestCluster, RedisTestServer, redisServerAvailable, startSentinel } from '../support/redis-server.ts';
+
+const SKIP = redisServerAvailable() ? false : 'redis-server is not installed';
+const SESSION = 1_735_000_000_123_456; // µs: the feed server's start
+const T0 = 1_735_000_100_000_000;
+
+function snapshot(symbol: string, channel: number, seq: number): SnapshotMessage {
+  const px = 100_000 + (seq % 50) * 100;
+  const depth = 3 + (seq % 8); // some levels empty, as in thin books
+  const level = (price: number, k: number) => (k < depth ? { price, qty: 100 * (k + 1 + (seq % 7)), orders: k % 3 } : { price: 0, qty: 0, orders: 0 });
+  return {
+    type: 'snapshot',
+    channel,
+    seq,
+    symbol,
+    eventTime: T0 + seq * 1_000,
+    phase: 'CONTINUOUS',
+    lastPrice: px,
+    openPrice: 100_000,
+    highPrice: 105_000,
+    lowPrice: 99_000,
+    prevClosePrice: 100_000,
+    upperLimitPrice: 110_000,
+    lowerLimitPrice: 90_000,
+    volume: seq * 100,
+    turnover: seq * 100 * px,
+    bids: Array.from({ length: 10 }, (_, k) => level(px - (k + 1) * 100, k)),
+    asks: Array.from({ length: 10 }, (_, k) => level(px + k * 100, k)),
+  };
+}
+
+function trade(symbol: string, channel: number, seq: number): TradeMessage {
+  return { type: 'trade', channel, seq, symbol, time: T0 + seq * 1_000, price: 101_200, qty: 100 * (1 + (seq % 5)), aggressor: seq % 3 === 0 ? 'NONE' : seq % 2 ? 'BUY' : 'SELL', buyOrderId: 2 * seq, sellOrderId: 2 * seq + 1 };
+}
+
+/**
+ * A deterministic feed: symbols on two channels (SSE = 1, SZSE = 2), each message the next seq
+ * of its channel, every 4th a trade. `next(n)` yields a batch of n messages.
+ */
+class SyntheticFeed {
+  readonly feed: string;
+  readonly sessionId: number;
+  readonly sent: MarketDataMessage[] = [];
+  private readonly seqs = new Map<number, number>([[1, 0], [2, 0]]);
+  private readonly symbols: [string, number][];
+  private i = 0;
+
+  constructor(feed = 'main', sessionId = SESSION, symbols: [string, number][] = [['600000.SH', 1], ['601318.SH', 1], ['000001.SZ', 2], ['300750.SZ', 2]]) {
+    this.feed = feed;
+    this.sessionId = sessionId;
+    this.symbols = symbols;
+  }
+
+  next(n: number): TickBatch {
+    const messages: MarketDataMessage[] = [];
+    for (let k = 0; k < n; k++) {
+      const [symbol, channel] = this.symbols[this.i % this.symbols.length]!;
+      const seq = this.seqs.get(channel)! + 1;
+      this.seqs.set(channel, seq);
+      messages.push(this.i % 4 === 3 ? trade(symbol, channel, seq) : snapshot(symbol, channel, seq));
+      this.i++;
+    }
+    this.sent.push(...messages);
+    return { feed: this.feed, sessionId: this.sessionId, receivedAt: T0 + this.i * 10, messages };
+  }
+
+  bySymbol(): Map<string, MarketDataMessage[]> {
+    const out = new Map<string, MarketDataMessage[]>();
+    for (const m of this.sent) {
+      let list = out.get(m.symbol);
+      if (!list) out.set(m.symbol, (list = []));
+      list.push(m);
+    }
+    return out;
+  }
+}
+
+function uniquePrefix(): string {
+  return `t${randomBytes(4).toString('hex')}`;
+}
+
+interface LogLine {
+  level: string;
+  message: string;
+  fields: Record<string, unknown> | undefined;
+}
+
+function memoryLogger(lines: LogLine[]): Logger {
+  const at = (level: string) => (message: string, fields?: Record<string, unknown>) => void lines.push({ level, message, fields });
+  const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: () => logger };
+  return logger;
+}
+
+async function readStream(client: Redis, key: string): Promise<{ id: string; message: MarketDataMessage }[]> {
+  const entries = await client.xrangeBuffer(key, '-', '+');
+  return entries.map(([id, fields]) => ({ id: id.toString(), message: decodeEntryToFeedMessage(fields) }));
+}
+
+/** Asserts every stream holds exactly the feed's messages of its symbol, in order, with derived IDs. */
+async function assertExactlyOnce(client: Redis, keys: MarketDataKeys, feed: SyntheticFeed): Promise<void> {
+  for (const [symbol, messages] of feed.bySymbol()) {
+    const got = await readStream(client, keys.streamKey(symbol));
+    assert.equal(got.length, messages.length, `${symbol}: ${got.length} entries for ${messages.length} messages`);
+    got.forEach((entry, i) => {
+      assert.equal(entry.id, entryId(feed.sessionId, messages[i]!.seq), `${symbol} entry ${i}`);
+      assert.deepEqual(entry.message, messages[i]);
+    });
+  }
+}
+
+async function waitFor(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+/** Hands a batch over that must be accepted at once (no backpressure). */
+function accept(publisher: RedisStreamPublisher, batch: TickBatch): void {
+  assert.equal(publisher.onBatch(batch), undefined, 'accepted without waiting');
+}
+
+function publisherOn(server: RedisTestServer, prefix: string, extra: Partial<RedisStreamPublisherOptions> = {}): RedisStreamPublisher {
+  return new RedisStreamPublisher({
+    connection: { mode: 'standalone', url: server.url, keyPrefix: prefix, reconnectMaxMs: 100 },
+    clock: new ManualClock(T0 + 1_000_000),
+    retryInitialMs: 10,
+    retryMaxMs: 100,
+    closeGraceMs: 2_000,
+    ...extra,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe('key scheme, entry IDs and payload codec', () => {
+  test('stream keys carry the slot-group hash tag; groupKeys groups symbols by slot', () => {
+    const keys = new MarketDataKeys({ prefix: 'tq', slotGroups: 16 });
+    assert.equal(fnv1a32(''), 0x811c9dc5);
+    assert.equal(fnv1a32('a'), 0xe40c292c);
+    const g = fnv1a32('600000.SH') % 16;
+    assert.equal(keys.streamKey('600000.SH'), `tq:md:{g${g}}:600000.SH`);
+    assert.equal(keys.symbolOf(keys.streamKey('600000.SH')), '600000.SH');
+    assert.equal(keys.symbolOf('tq:md:{g99}:600000.SH'), undefined);
+    const symbols = ['600000.SH', '601318.SH', '000001.SZ', '300750.SZ', '688981.SH', '600000.SH'];
+    const groups = keys.groupKeys(symbols);
+    assert.equal([...groups.values()].flat().length, 5, 'duplicates removed');
+    for (const [group, list] of groups) for (const key of list) assert.ok(key.includes(`{g${group}}`));
+    assert.deepEqual([...groups.keys()], [...groups.keys()].sort((a, b) => a - b));
+    assert.equal(keys.checkpointKey('main'), 'tq:md:ckpt:main');
+    assert.throws(() => keys.streamKey(''), /symbol/);
+    assert.throws(() => keys.streamKey('600 000'), /symbol/);
+    assert.throws(() => new MarketDataKeys({ prefix: 'a{b}' }), /prefix/);
+    assert.throws(() => new MarketDataKeys({ prefix: 'tq', slotGroups: 0 }), /slotGroups/);
+  });
+
+  test('entry IDs increase with seq within a session and across sessions', () => {
+    assert.equal(entryId(SESSION, 7), `${SESSION}-7`);
+    assert.deepEqual(parseEntryId(entryId(SESSION, 7)), { sessionId: SESSION, seq: 7 });
+    assert.equal(parseEntryId('garbage'), undefined);
+    assert.ok(compareEntryIds(entryId(SESSION, 9), entryId(SESSION, 10)) < 0);
+    assert.ok(compareEntryIds(entryId(SESSION, 999_999), entryId(SESSION + 1, 1)) < 0, 'a later session sorts after');
+    assert.equal(compareEntryIds('5-5', '5-5'), 0);
+    assert.throws(() => entryId(SESSION, 0), /seq/);
+    assert.throws(() => entryId(-1, 1), /sessionId/);
+    assert.throws(() => entryId(SESSION, 2 ** 53), /seq/);
+  });
+
+  test('codec round-trips snapshots and trades exactly, with and without compression', () => {
+    for (const compression of ['none', 'gzip', 'deflate'] as const) {
+      for (const m of [snapshot('600000.SH', 1, 41), snapshot('600000.SH', 1, 8), trade('000001.SZ', 2, 3), trade('000001.SZ', 2, 4)]) {
+        const fields = encodeEntryFields(m, T0 + 5, compression);
+        assert.equal(fields.includes('z'), compression !== 'none');
+        assert.deepEqual(decodeEntryToFeedMessage(fields), m);
+        // Payloads handed over as latin1 strings decode too (ioredis' string replies are UTF-8: use the Buffer variants).
+        const entry = decodeEntryFields(fields.map((f) => (Buffer.isBuffer(f) ? f.toString('latin1') : f)));
+        assert.equal(entry.type === 'tick' ? entry.tick.receiveTimeUs : entry.trade.receiveTimeUs, T0 + 5);
+      }
+    }
+  });
+
+  test('malformed entries raise TickCodecError, never anything else', () => {
+    const bad: (string | Buffer)[][] = [
+      [],
+      ['t', 's'],
+      ['t', 'x', 'd', Buffer.from([1, 2, 3])],
+      ['t', 's', 'd', Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])],
+      ['t', 's', 'd', Buffer.from('not gzip'), 'z', 'g'],
+      ['t', 's', 'd', Buffer.from([1, 2]), 'z', '?'],
+      ['t', 's', 'd', Buffer.from([0x30, 0x63])], // field 6 (phase) = 99: decodes, but no such phase
+    ];
+    for (const fields of bad) assert.throws(() => decodeEntryToFeedMessage(fields), TickCodecError, JSON.stringify(fields));
+  });
+});
+
+describe('RedisStreamPublisher on a standalone redis-server', { skip: SKIP }, () => {
+  let server: RedisTestServer;
+  let client: Redis;
+
+  before(async () => {
+    server = await RedisTestServer.start();
+    client = new Redis(server.port, '127.0.0.1');
+  });
+  after(async () => {
+    client?.disconnect();
+    await server?.stop();
+  });
+
+  test('publishes batches: exact payloads, derived IDs, order per symbol, checkpoint', { timeout: 20_000 }, async (t) => {
+    const prefix = uniquePrefix();
+    const publisher = publisherOn(server, prefix);
+    t.after(() => publisher.close());
+    const feed = new SyntheticFeed();
+    for (let i = 0; i < 20; i++) assert.equal(publisher.onBatch(feed.next(1 + (i % 7))), undefined, 'accepted at once');
+    await publisher.drain(5_000);
+    await assertExactlyOnce(client, publisher.keys, feed);
+    const stats = publisher.stats();
+    assert.equal(stats.ticksOut, feed.sent.length);
+    assert.equal(stats.duplicates, 0);
+    assert.equal(stats.bufferTicks, 0);
+    assert.ok(stats.flushes >= 1 && stats.flushes <= 20, `natural batching: ${stats.flushes} flushes for 20 batches`);
+    const position = await publisher.lastPublished('main');
+    assert.equal(position?.sessionId, SESSION);
+    const lastSeq = (channel: number) => Math.max(...feed.sent.filter((m) => m.channel === channel).map((m) => m.seq));
+    assert.deepEqual([...(position?.lastSeqByChannel ?? [])].sort(), [[1, lastSeq(1)], [2, lastSeq(2)]]);
+    assert.equal(await publisher.lastPublished('other'), undefined);
+    assert.deepEqual(await client.hgetall(`${prefix}:md:meta`), { slotGroups: '16', idRule: '1', hash: 'fnv1a32' });
+    const metrics = await publisher.registry.metrics();
+    assert.match(metrics, new RegExp(`triquant_gateway_redis_ticks_out_total ${feed.sent.length}`));
+    assert.match(metrics, /triquant_gateway_redis_publish_latency_seconds_count 20/);
+    await publisher.close();
+  });
+
+  test('a resend never creates a duplicate: same IDs are refused and counted', { timeout: 20_000 }, async (t) => {
+    const publisher = publisherOn(server, uniquePrefix());
+    t.after(() => publisher.close());
+    const feed = new SyntheticFeed();
+    const batches = Array.from({ length: 10 }, () => feed.next(5));
+    for (const b of batches) await publisher.onBatch(b);
+    await publisher.drain(5_000);
+    // A gateway restart replays everything; a retransmission overlaps the tail.
+    for (const b of batches) await publisher.onBatch(b);
+    await publisher.onBatch({ ...batches[9]!, messages: batches[9]!.messages.slice(2) });
+    await publisher.drain(5_000);
+    await assertExactlyOnce(client, publisher.keys, feed);
+    assert.equal(publisher.stats().ticksOut, 50);
+    assert.equal(publisher.stats().duplicates, 53);
+    assert.equal(publisher.stats().errors, 0);
+    // A new feed session (larger sessionId, seqs restart at 1) appends after the old one.
+    const next = new SyntheticFeed('main', SESSION + 60_000_000);
+    await publisher.onBatch(next.next(8));
+    await publisher.drain(5_000);
+    const entries = await readStream(client, publisher.keys.streamKey('600000.SH'));
+    assert.equal(entries.at(-1)!.id, entryId(SESSION + 60_000_000, 3));
+    assert.equal((await publisher.lastPublished('main'))?.sessionId, SESSION + 60_000_000);
+    assert.deepEqual([...(await publisher.lastPublished('main'))!.lastSeqByChannel].sort(), [[1, 4], [2, 4]]);
+    // Redis' own refusal is what makes this work:
+    await assert.rejects(client.xadd(publisher.keys.streamKey('600000.SH'), entryId(SESSION, 1), 'x', '1'), (e: unknown) => isDuplicateIdError(e));
+    await publisher.close();
+  });
+
+  test('MAXLEN ~ trims every stream to about maxLen entries', { timeout: 20_000 }, async (t) => {
+    const publisher = publisherOn(server, uniquePrefix(), { maxLen: 100 });
+    t.after(() => publisher.close());
+    const feed = new SyntheticFeed('main', SESSION, [['600000.SH', 1]]);
+    for (let i = 0; i < 40; i++) accept(publisher, feed.next(50));
+    await publisher.drain(10_000);
+    const key = publisher.keys.streamKey('600000.SH');
+    const len = await client.xlen(key);
+    assert.ok(len >= 100 && len <= 300, `XLEN ${len}: approximately trimmed to 100 (whole nodes of 100 entries)`);
+    const [last] = await client.xrevrange(key, '+', '-', 'COUNT', 1);
+    assert.equal(last?.[0], entryId(SESSION, 2_000));
+    await publisher.close();
+  });
+
+  test('compressed payloads (gzip, deflate) round-trip through Redis', { timeout: 20_000 }, async (t) => {
+    for (const compression of ['gzip', 'deflate'] as const) {
+      const publisher = publisherOn(server, uniquePrefix(), { compression });
+      t.after(() => publisher.close());
+      const feed = new SyntheticFeed();
+      for (let i = 0; i < 5; i++) accept(publisher, feed.next(10));
+      await publisher.drain(5_000);
+      await assertExactlyOnce(client, publisher.keys, feed);
+      const [entry] = await client.xrange(publisher.keys.streamKey('600000.SH'), '-', '+', 'COUNT', 1);
+      assert.equal(entry?.[1][4], 'z');
+      assert.equal(entry?.[1][5], compression === 'gzip' ? 'g' : 'd');
+      await publisher.close();
+    }
+  });
+
+  test('malformed messages are counted, logged and skipped; the rest is published', { timeout: 20_000 }, async (t) => {
+    const lines: LogLine[] = [];
+    const publisher = publisherOn(server, uniquePrefix(), { logger: memoryLogger(lines) });
+    t.after(() => publisher.close());
+    const good = snapshot('600000.SH', 1, 1);
+    const batch: TickBatch = { feed: 'main', sessionId: SESSION, receivedAt: T0, messages: [good, { ...snapshot('600000.SH', 1, 2), symbol: '' }, { ...trade('600000.SH', 1, 3), seq: 0 }, snapshot('600000.SH', 1, 4)] };
+    assert.equal(publisher.onBatch(batch), undefined);
+    assert.equal(publisher.onBatch({ ...batch, sessionId: -5, messages: [snapshot('600000.SH', 1, 9)] }), undefined);
+    await publisher.drain(5_000);
+    const got = await readStream(client, publisher.keys.streamKey('600000.SH'));
+    assert.deepEqual(got.map((e) => e.message.seq), [1, 4]);
+    assert.equal(publisher.stats().dropped, 3);
+    assert.equal(lines.filter((l) => l.level === 'error' && /not publishable/.test(l.message)).length, 3);
+    assert.match(await publisher.registry.metrics(), /triquant_gateway_redis_dropped_ticks_total\{reason="invalid"\} 3/);
+    await publisher.close();
+  });
+
+  test('Redis refusing writes (OOM) is an outage: buffered, retried in order, then stored once', { timeout: 20_000 }, async (t) => {
+    const publisher = publisherOn(server, uniquePrefix());
+    t.after(async () => {
+      await client.config('SET', 'maxmemory', '0');
+      await publisher.close();
+    });
+    await publisher.connection.ready;
+    const feed = new SyntheticFeed();
+    accept(publisher, feed.next(3));
+    await publisher.drain(5_000);
+    await client.config('SET', 'maxmemory', '1');
+    for (let i = 0; i < 10; i++) accept(publisher, feed.next(4));
+    await waitFor(() => publisher.stats().errors >= 2, 'failed flushes');
+    assert.equal(publisher.stats().bufferTicks, 40, 'all held in the buffer');
+    assert.equal(publisher.stats().outages, 1);
+    await client.config('SET', 'maxmemory', '0');
+    await publisher.drain(5_000);
+    await assertExactlyOnce(client, publisher.keys, feed);
+    assert.equal(publisher.stats().dropped, 0);
+  });
+
+  test('an entry Redis refuses for good (WRONGTYPE) is counted, logged and skipped; the rest goes on', { timeout: 20_000 }, async (t) => {
+    const lines: LogLine[] = [];
+    const publisher = publisherOn(server, uniquePrefix(), { logger: memoryLogger(lines) });
+    t.after(() => publisher.close());
+    await client.set(publisher.keys.streamKey('601318.SH'), 'not a stream');
+    const feed = new SyntheticFeed();
+    accept(publisher, feed.next(8));
+    await publisher.drain(5_000);
+    assert.equal(publisher.stats().ticksOut, 6);
+    assert.equal(publisher.stats().dropped, 2);
+    assert.equal((await readStream(client, publisher.keys.streamKey('600000.SH'))).length, 2);
+    assert.equal(lines.filter((l) => l.level === 'error' && /refused/.test(l.message)).length, 2);
+    assert.match(await publisher.registry.metrics(), /triquant_gateway_redis_dropped_ticks_total\{reason="rejected"\} 2/);
+  });
+
+  test('a slot-group mismatch with what Redis records is refused', { timeout: 10_000 }, async () => {
+    const prefix = uniquePrefix();
+    await checkKeySchemeMeta(client, new MarketDataKeys({ prefix, slotGroups: 8 }), { write: true });
+    await checkKeySchemeMeta(client, new MarketDataKeys({ prefix, slotGroups: 8 }), { write: false });
+    await assert.rejects(checkKeySchemeMeta(client, new MarketDataKeys({ prefix, slotGroups: 16 }), { write: false }), KeySchemeMismatchError);
+    await checkKeySchemeMeta(client, new MarketDataKeys({ prefix: uniquePrefix() }), { write: false });
+  });
+
+  test('close() is idempotent, drains first, then refuses batches; a shared connection stays open', { timeout: 10_000 }, async (t) => {
+    const connection = new RedisConnection({ mode: 'standalone', url: server.url, keyPrefix: uniquePrefix() });
+    t.after(() => connection.close());
+    await connection.ready;
+    const publisher = new RedisStreamPublisher({ connection, clock: new ManualClock(T0) });
+    const feed = new SyntheticFeed();
+    accept(publisher, feed.next(20));
+    const closing = publisher.close();
+    assert.equal(publisher.close(), closing);
+    await closing;
+    await assertExactlyOnce(client, publisher.keys, feed);
+    await assert.rejects(Promise.resolve(publisher.onBatch(feed.next(1))), PublisherClosedError);
+    assert.equal(connection.state, 'connected');
+    assert.equal(await connection.client.ping(), 'PONG');
+    await connection.close();
+    await connection.close();
+    assert.equal(connection.state, 'closed');
+  });
+});
+
+describe('RedisConnection', { skip: SKIP }, () => {
+  test('reports state changes across a redis-server kill and restart; duplicate() is its own socket', { timeout: 20_000 }, async () => {
+    const server = await RedisTestServer.start();
+    const connection = new RedisConnection({ mode: 'standalone', url: server.url, keyPrefix: 'tq', reconnectMaxMs: 50 });
+    const states: RedisConnectionState[] = [];
+    connection.on('state', (change) => states.push(change.state));
+    try {
+      await connection.ready;
+      const reader = connection.duplicate({ failFast: false, connectionName: 'reader' });
+      await reader.ready;
+      const blocked = reader.client.blpop('nothing', 1);
+      assert.equal(await connection.client.ping(), 'PONG', 'the shared connection is not blocked by the reader');
+      assert.equal(await blocked, null);
+      await server.kill();
+      await waitFor(() => connection.state === 'reconnecting', 'reconnecting');
+      // Fail fast: nothing is queued in ioredis while disconnected.
+      await assert.rejects(connection.client.ping(), /enableOfflineQueue|Connection is closed|Stream isn't writeable/);
+      await server.restart();
+      await connection.whenReady(5_000);
+      assert.deepEqual(states.slice(0, 3), ['connected', 'reconnecting', 'connected']);
+      await reader.close();
+    } finally {
+      await connection.close();
+      await server.stop();
+    }
+  });
+
+  test('ready rejects when closed before Redis was reachable', { timeout: 10_000 }, async () => {
+    const connection = new RedisConnection({ mode: 'standalone', url: 'redis://127.0.0.1:1', keyPrefix: 'tq', reconnectMaxMs: 50 });
+    connection.on('error', () => {});
+    await assert.rejects(connection.whenReady(200), /not ready within 200 ms/);
+    await connection.close();
+    await assert.rejects(connection.ready, RedisConnectionClosedError);
+  });
+});
+
+describe('Redis outages', { skip: SKIP }, () => {
+  test('redis-server SIGKILLed and restarted mid-publish (AOF): every tick exactly once, in order', { timeout: 60_000 }, async () => {
+    const server = await RedisTestServer.start({ appendonly: true });
+    const client = new Redis({ port: server.port, host: '127.0.0.1', retryStrategy: () => 20, maxRetriesPerRequest: null });
+    client.on('error', () => {});
+    const lines: LogLine[] = [];
+    const publisher = publisherOn(server, uniquePrefix(), { logger: memoryLogger(lines) });
+    const feed = new SyntheticFeed();
+    try {
+      for (let i = 0; i < 300; i++) {
+        await publisher.onBatch(feed.next(1 + (i % 9)));
+        if (i === 100) await server.kill();
+        if (i === 200) await server.restart();
+        await sleep(i % 10 === 0 ? 2 : 0);
+      }
+      await publisher.drain(20_000);
+      await assertExactlyOnce(client, publisher.keys, feed);
+      const stats = publisher.stats();
+      assert.equal(stats.dropped, 0);
+      assert.equal(stats.ticksOut + stats.duplicates >= feed.sent.length, true);
+      assert.ok(stats.outages >= 1, 'the outage was noticed');
+      assert.ok(lines.some((l) => /Redis unavailable/.test(l.message)) && lines.some((l) => /resumed/.test(l.message)), 'and logged');
+      const position = await publisher.lastPublished('main');
+      assert.equal(position?.lastSeqByChannel.get(1), Math.max(...feed.sent.filter((m) => m.channel === 1).map((m) => m.seq)));
+    } finally {
+      await publisher.close();
+      client.disconnect();
+      await server.stop();
+    }
+  });
+
+  test('without AOF, Redis loses what it had, but everything unacknowledged at the kill is re-sent, in order, once', { timeout: 60_000 }, async () => {
+    const server = await RedisTestServer.start({ appendonly: false });
+    const client = new Redis({ port: server.port, host: '127.0.0.1', retryStrategy: () => 20, maxRetriesPerRequest: null });
+    client.on('error', () => {});
+    const publisher = publisherOn(server, uniquePrefix());
+    const feed = new SyntheticFeed();
+    let ackedAtKill = new Map<number, number>();
+    try {
+      for (let i = 0; i < 200; i++) {
+        await publisher.onBatch(feed.next(5));
+        if (i === 80) {
+          ackedAtKill = new Map(publisher.publishedInProcess('main')?.lastSeqByChannel ?? []);
+          await server.kill();
+        }
+        if (i === 140) await server.restart();
+      }
+      await publisher.drain(20_000);
+      for (const [symbol, messages] of feed.bySymbol()) {
+        const got = await readStream(client, publisher.keys.streamKey(symbol));
+        const expected = messages.filter((m) => m.seq > (ackedAtKill.get(m.channel) ?? 0));
+        const tail = got.filter((e) => e.message.seq > (ackedAtKill.get(e.message.channel) ?? 0));
+        assert.deepEqual(tail.map((e) => e.message), expected, `${symbol}: everything after the last acknowledged seq`);
+        for (let i = 1; i < got.length; i++) assert.ok(compareEntryIds(got[i - 1]!.id, got[i]!.id) < 0, 'strictly increasing IDs');
+      }
+    } finally {
+      await publisher.close();
+      client.disconnect();
+      await server.stop();
+    }
+  });
+
+  test('buffer full with backpressure: onBatch holds the feed until there is room; nothing is lost', { timeout: 30_000 }, async () => {
+    const server = await RedisTestServer.start({ appendonly: true });
+    const client = new Redis({ port: server.port, host: '127.0.0.1', retryStrategy: () => 20, maxRetriesPerRequest: null });
+    client.on('error', () => {});
+    const publisher = publisherOn(server, uniquePrefix(), { bufferMaxTicks: 50, overflow: 'backpressure' });
+    const feed = new SyntheticFeed();
+    try {
+      await publisher.connection.ready;
+      await server.kill();
+      await waitFor(() => !publisher.connection.isReady, 'disconnect');
+      for (let i = 0; i < 5; i++) assert.equal(publisher.onBatch(feed.next(10)), undefined, `batch ${i} fits`);
+      const held = publisher.onBatch(feed.next(10));
+      assert.ok(held instanceof Promise, 'the sixth batch waits');
+      let settled = false;
+      void held.then(() => (settled = true));
+      const held2 = publisher.onBatch(feed.next(10));
+      await sleep(300);
+      assert.equal(settled, false, 'still held while Redis is down');
+      assert.equal(publisher.stats().waiting, 2);
+      assert.match(await publisher.registry.metrics(), /triquant_gateway_redis_backpressure 1/);
+      await server.restart();
+      await held;
+      await held2;
+      await publisher.drain(10_000);
+      await assertExactlyOnce(client, publisher.keys, feed);
+      assert.equal(publisher.stats().dropped, 0);
+    } finally {
+      await publisher.close();
+      client.disconnect();
+      await server.stop();
+    }
+  });
+
+  test('buffer full with drop-oldest: the oldest batches are dropped, counted and logged with seq ranges', { timeout: 30_000 }, async () => {
+    const server = await RedisTestServer.start({ appendonly: true });
+    const client = new Redis({ port: server.port, host: '127.0.0.1', retryStrategy: () => 20, maxRetriesPerRequest: null });
+    client.on('error', () => {});
+    const lines: LogLine[] = [];
+    const publisher = publisherOn(server, uniquePrefix(), { bufferMaxTicks: 50, overflow: 'drop-oldest', logger: memoryLogger(lines) });
+    const feed = new SyntheticFeed('main', SESSION, [['600000.SH', 1]]);
+    try {
+      await publisher.connection.ready;
+      await server.kill();
+      await waitFor(() => !publisher.connection.isReady, 'disconnect');
+      for (let i = 0; i < 10; i++) assert.equal(publisher.onBatch(feed.next(10)), undefined, 'never waits');
+      assert.equal(publisher.stats().dropped, 50);
+      assert.equal(publisher.stats().bufferTicks, 50);
+      await server.restart();
+      await publisher.drain(10_000);
+      const got = await readStream(client, publisher.keys.streamKey('600000.SH'));
+      assert.deepEqual(got.map((e) => e.message.seq), Array.from({ length: 50 }, (_, i) => 51 + i), 'the newest 50 survive');
+      await waitFor(() => lines.some((l) => /dropped/.test(l.message)), 'the drop report', 3_000);
+      const report = lines.find((l) => /dropped/.test(l.message))!;
+      assert.equal(report.level, 'error');
+      assert.deepEqual({ channel: report.fields?.channel, seqRanges: report.fields?.seqRanges, ticks: report.fields?.ticks }, { channel: 1, seqRanges: '1-50', ticks: 50 });
+      assert.match(await publisher.registry.metrics(), /triquant_gateway_redis_dropped_ticks_total\{reason="overflow"\} 50/);
+    } finally {
+      await publisher.close();
+      client.disconnect();
+      await server.stop();
+    }
+  });
+
+  test('lastPublished survives a gateway restart and a redis-server crash (AOF)', { timeout: 30_000 }, async () => {
+    const server = await RedisTestServer.start({ appendonly: true });
+    const prefix = uniquePrefix();
+    try {
+      const first = publisherOn(server, prefix);
+      const feed = new SyntheticFeed();
+      for (let i = 0; i < 10; i++) accept(first, feed.next(7));
+      await first.close();
+      const expected = new Map([1, 2].map((ch) => [ch, Math.max(...feed.sent.filter((m) => m.channel === ch).map((m) => m.seq))]));
+      await server.kill();
+      await server.restart();
+      const second = publisherOn(server, prefix);
+      const position = await second.lastPublished('main');
+      assert.equal(position?.sessionId, SESSION);
+      assert.deepEqual(new Map(position?.lastSeqByChannel), expected);
+      assert.equal(position?.updatedAt, T0 + 1_000_000);
+      await second.close();
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe('Redis Cluster and Sentinel', { skip: SKIP }, () => {
+  test('cluster: the publisher writes every slot group; one XREADGROUP reads all keys of a group', { timeout: 60_000 }, async () => {
+    const cluster = await RedisTestCluster.start(3);
+    const prefix = uniquePrefix();
+    const symbols: [string, number][] = Array.from({ length: 24 }, (_, i) => [`${600000 + i}.SH`, 1]);
+    const publisher = new RedisStreamPublisher({
+      connection: { mode: 'cluster', url: 'redis://127.0.0.1:1', clusterNodes: cluster.seeds, keyPrefix: prefix },
+      clock: new ManualClock(T0),
+      slotGroups: 4,
+    });
+    const reader = new RedisConnection({ mode: 'cluster', url: 'redis://127.0.0.1:1', clusterNodes: cluster.seeds, keyPrefix: prefix, failFast: false });
+    try {
+      const feed = new SyntheticFeed('main', SESSION, symbols);
+      for (let i = 0; i < 10; i++) accept(publisher, feed.next(12));
+      await publisher.drain(20_000);
+      await reader.ready;
+      const groups = publisher.keys.groupKeys(symbols.map(([s]) => s));
+      assert.equal(groups.size, 4);
+      const nodesUsed = new Set<number>();
+      let total = 0;
+      for (const [, keys] of groups) {
+        for (const key of keys) await reader.client.xgroup('CREATE', key, 'strategy-a', '0');
+        const reply = (await reader.client.xreadgroupBuffer('GROUP', 'strategy-a', 'c1', 'COUNT', 1_000, 'STREAMS', ...keys, ...keys.map(() => '>'))) as [Buffer, [Buffer, Buffer[]][]][];
+        assert.equal(reply.length, keys.length, 'one XREADGROUP answered for every key of the group');
+        for (const [key, entries] of reply) {
+          const symbol = publisher.keys.symbolOf(key.toString())!;
+          const expected = feed.sent.filter((m) => m.symbol === symbol);
+          assert.deepEqual(entries.map(([, fields]) => decodeEntryToFeedMessage(fields)), expected);
+          total += entries.length;
+        }
+        nodesUsed.add(Number(cluster.nodes[0]!.cli('cluster', 'keyslot', keys[0]!)));
+      }
+      assert.equal(total, feed.sent.length);
+      // Keys of different groups cannot be read together on a cluster: the reason for the hash tags.
+      const [a, b] = [...groups.values()].map((k) => k[0]!);
+      await assert.rejects(reader.client.xread('STREAMS', a!, b!, '0', '0'), /CROSSSLOT/);
+      const position = await publisher.lastPublished('main');
+      assert.equal(position?.lastSeqByChannel.get(1), 120);
+    } finally {
+      await publisher.close();
+      await reader.close();
+      await cluster.stop();
+    }
+  });
+
+  test('sentinel: the publisher finds the master through a Sentinel and publishes', { timeout: 30_000 }, async () => {
+    const master = await RedisTestServer.start();
+    const sentinel = await startSentinel({ host: master.host, port: master.port }, 'tqmaster');
+    const client = new Redis(master.port, '127.0.0.1');
+    const publisher = new RedisStreamPublisher({
+      connection: { mode: 'sentinel', url: 'redis://127.0.0.1', sentinels: [{ host: '127.0.0.1', port: sentinel.port }], sentinelMasterName: 'tqmaster', keyPrefix: uniquePrefix() },
+      clock: new ManualClock(T0),
+    });
+    try {
+      const feed = new SyntheticFeed();
+      for (let i = 0; i < 5; i++) accept(publisher, feed.next(10));
+      await publisher.drain(10_000);
+      await assertExactlyOnce(client, publisher.keys, feed);
+    } finally {
+      await publisher.close();
+      client.disconnect();
+      await sentinel.stop();
+      await master.stop();
+    }
+  });
+});
