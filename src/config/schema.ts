@@ -63,6 +63,24 @@ export const configSchema = z.strictObject({
     seed: z.number().int().min(0).max(2 ** 32 - 1),
     arrivalsPerSecond: z.number().positive().max(100_000),
   }),
+  gateway: z.strictObject({
+    feeds: z.array(
+      z.strictObject({
+        name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits and _ . -'),
+        host,
+        port: z.number().int().min(1).max(65_535),
+        channels: z.array(z.number().int().min(1).max(65_535)).min(1),
+      }),
+    ),
+    clientId: z.string().min(1).max(64),
+    startAt: z.enum(['live', 'earliest']),
+    streamMaxLen: z.number().int().min(100),
+    compression: z.enum(['none', 'gzip', 'deflate']),
+    slotGroups: z.number().int().min(1).max(1024),
+    bufferMaxTicks: z.number().int().min(1_000),
+    overflowPolicy: z.enum(['backpressure', 'drop-oldest']),
+    metricsPort: port,
+  }),
   execution: z.strictObject({ host, grpcPort: port }),
   monitor: z.strictObject({ host, port }),
 }).superRefine((config, ctx) => {
