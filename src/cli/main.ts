@@ -10,6 +10,7 @@ import { EXIT_FAILURE, EXIT_NOT_BUILT, EXIT_OK, EXIT_USAGE } from './exit-codes.
 import { listBenches, runBenchCommand } from './bench.ts';
 import { configureSimCommand, runSim, type SimCommandOptions } from './sim.ts';
 import { runUp } from './up.ts';
+import { configureGatewayCommand, runGateway, type GatewayCommandOptions } from './gateway.ts';
 
 export interface CliIo {
   out: (text: string) => void;
@@ -26,7 +27,6 @@ const defaultIo: CliIo = {
  * (undefined: the Kafka/history issue, not filed yet).
  */
 const PLANNED: ReadonlyArray<{ name: string; summary: string; issue?: number; configure?: (cmd: Command) => void }> = [
-  { name: 'gateway', summary: 'run the market-data gateway (TCP feeds to Redis Streams)', issue: 4 },
   { name: 'strategy', summary: 'run strategy instances, one OS process each', issue: 5 },
   { name: 'execution', summary: 'run the risk & execution service (gRPC server, pre-trade risk, FIX routing)', issue: 6 },
   { name: 'monitor', summary: 'run the monitoring dashboard and Prometheus metrics', issue: 7 },
@@ -82,6 +82,12 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
     .action(async (options: { duration?: number; summaryJson?: string }) => {
       exitCode = await runUp(options, config(), io);
     });
+
+  configureGatewayCommand(
+    program.command('gateway').description('run the market-data gateway: TCP feeds decoded into Redis Streams, resuming where Redis left off'),
+  ).action(async (options: GatewayCommandOptions) => {
+    exitCode = await runGateway(options, config());
+  });
 
   configureSimCommand(
     program.command('sim').description('run the simulated A-share exchange: matching engine, synthetic market, TCP market-data feed, FIX 4.4 order entry'),
