@@ -19,22 +19,29 @@
  * scheme: writers and readers must agree (the publisher records it in `<p>:md:meta`, and
  * `checkKeySchemeMeta` refuses a mismatch); changing it means new keys.
  *
- * Entry IDs: `<sessionId>-<seq>`, where sessionId is the feed session's id (integer
- * microseconds since the epoch when the feed server started, `TickBatch.sessionId`) used
- * verbatim as the ID's "milliseconds" part, and seq the message's channel sequence number.
- * A symbol lives on exactly one channel of one feed, so within a stream the IDs strictly
- * increase: by seq within a session, and by sessionId across sessions (a new session has a
- * larger id; its seqs restart at 1). A resend — after a reconnect, a retransmission, a
- * gateway restart or a Redis failover — carries the same ID, and Redis rejects an XADD whose
- * ID is not above the stream's top: the publisher counts that as a duplicate, so an entry is
- * never written twice. (The ID's time part is therefore not a wall-clock time of the tick; the
- * tick's own times are in the payload. Not rounding to milliseconds keeps the session order
- * exact even for two sessions started within one millisecond.)
+ * Entries and their IDs: an entry holds several ticks of its symbol (all it had in one flush
+ * of the publisher, in seq order; tick-codec.ts). Its ID is `<sessionId>-<seq of the entry's
+ * last tick>`, where sessionId is the feed session's id (integer microseconds since the epoch
+ * when the feed server started, `TickBatch.sessionId`) used verbatim as the ID's
+ * "milliseconds" part, and seq the channel sequence number. A symbol lives on exactly one
+ * channel of one feed, so within a stream the IDs strictly increase: by seq within a session,
+ * and by sessionId across sessions (a new session has a larger id; its seqs restart at 1).
+ * Exactly once: a resend — after a reconnect, a retransmission, a gateway restart or a Redis
+ * failover — may group the ticks differently, so the publisher never writes a tick whose
+ * (session, seq) is at or below the stream's top entry ID (it drops and counts it as a
+ * duplicate); Redis' refusal of an XADD whose ID is not above the top is the backstop. (The
+ * ID's time part is therefore not a wall-clock time of the tick; the tick's own times are in
+ * the payload. Not rounding to milliseconds keeps the session order exact even for two
+ * sessions started within one millisecond.)
  */
 import { TriquantError, ValidationError } from '../core/errors.ts';
 
-/** Version of the entry-ID rule recorded in the meta hash (bump if the rule ever changes). */
-export const ENTRY_ID_RULE_VERSION = 1;
+/**
+ * Version of the entry rule recorded in the meta hash (bump if the rule ever changes).
+ * 1: one tick per entry, ID `<session>-<seq>`. 2: several ticks of a symbol per entry (a
+ * `MarketDataBatch`), ID `<session>-<seq of the last>`.
+ */
+export const ENTRY_ID_RULE_VERSION = 2;
 export const DEFAULT_SLOT_GROUPS = 16;
 export const MAX_SLOT_GROUPS = 1024;
 
@@ -152,7 +159,7 @@ function assertSymbol(symbol: string): void {
 // ---------------------------------------------------------------------------------------------
 // Entry IDs
 
-/** The stream entry ID of a feed message: `<sessionId>-<seq>`. Throws ValidationError for values that are not positive safe integers. */
+/** The stream entry ID for session `sessionId` and seq `seq` (of an entry's last tick): `<sessionId>-<seq>`. Throws ValidationError for values that are not positive safe integers. */
 export function entryId(sessionId: number, seq: number): string {
   if (!Number.isSafeInteger(sessionId) || sessionId <= 0) throw new ValidationError(`sessionId must be a positive safe integer (got ${sessionId})`);
   if (!Number.isSafeInteger(seq) || seq <= 0) throw new ValidationError(`seq must be a positive safe integer (got ${seq})`);
@@ -224,7 +231,7 @@ export async function checkKeySchemeMeta(client: KeySchemeMetaClient, keys: Mark
     if (recorded[field] !== value) {
       throw new KeySchemeMismatchError(
         `market-data key scheme mismatch in ${keys.metaKey}: ${field} is ${JSON.stringify(recorded[field])} in Redis but ${JSON.stringify(value)} here; ` +
-          'writers and readers must use the same slot-group count (changing it means new keys)',
+          'writers and readers must use the same scheme (slot-group count, entry rule): changing it means new keys (another key prefix)',
       );
     }
   }

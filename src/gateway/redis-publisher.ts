@@ -2,19 +2,27 @@
  * The reliable Redis Streams publisher of the gateway (a `TickObserver`). Design and
  * operating guide: docs/redis-streams.md. In short:
  *
- * - Each message goes to its symbol's stream (`MarketDataKeys.streamKey`) with the entry ID
- *   `<sessionId>-<seq>` derived from the feed, as the protobuf payload of `tick-codec.ts`,
- *   with `MAXLEN ~ maxLen` trimming. Redis refuses an ID that is not above the stream's top,
- *   so a resend of anything already written is refused: counted as a duplicate, never stored
- *   twice. That makes every retry below safe.
+ * - Each flush writes, per symbol stream (`MarketDataKeys.streamKey`), ONE entry holding all
+ *   of that symbol's ticks in the flush, in seq order, as a protobuf `MarketDataBatch`
+ *   (`tick-codec.ts`; optional compression of the whole payload), with the entry ID
+ *   `<sessionId>-<seq of its last tick>` and `MAXLEN ~ maxLen` trimming. Messages are encoded
+ *   once, when their batch arrives; a flush only copies bytes.
+ * - Exactly once, whatever the batch boundaries: the publisher never writes a tick whose
+ *   (session, seq) is at or below the stream's top entry. It keeps each stream's top in
+ *   memory (updated by every acknowledged flush) and reads it from Redis (`XREVRANGE key + -
+ *   COUNT 1`, pipelined, in a tiny script that returns only the ID) for a stream it has not
+ *   written yet in this process, after any flush that failed (its outcome may be unknown:
+ *   connection lost mid-EXEC, a timeout), and after every reconnect. Ticks at or below the
+ *   top are dropped and counted as `duplicates`. A resend may group ticks differently from
+ *   the first attempt, so refusing equal IDs alone would not be enough.
  * - Batches wait in one bounded FIFO buffer (ticks and bytes). One flush at a time sends
  *   everything buffered (up to `maxTicksPerFlush`) as ONE pipelined MULTI/EXEC: natural
  *   batching — what piled up while the previous flush was on the wire goes out together —
  *   and one network round trip per flush. The transaction also updates the per-feed
  *   checkpoint hash (`lastPublished`), atomically with the entries. On Redis Cluster it is one
  *   MULTI/EXEC per slot group (a transaction cannot span slots), then the checkpoints.
- * - Only one flush is in flight, so a later entry can never be stored before an earlier one
- *   that failed (which would make the earlier one look like a duplicate on retry).
+ * - Only one flush is in flight, so the publisher's view of the stream tops is never behind
+ *   a write it sent, except after a failure — which is why it reads them again then.
  * - Redis outage (connection lost, LOADING, READONLY after a failover, OOM, CLUSTERDOWN, …):
  *   the flush is retried, in order, with back-off, after the connection is ready again; the
  *   buffer keeps filling meanwhile. The connection fails fast (no ioredis offline queue, no
@@ -27,17 +35,20 @@
  *   counted in `dropped_ticks_total{reason="overflow"}` and logged with their feed, session,
  *   channel and seq ranges.
  * - An entry Redis refuses for good (e.g. WRONGTYPE: something else owns the key) is not
- *   retried forever, which would stop the whole market for one key: it is counted
+ *   retried forever, which would stop the whole market for one key: its ticks are counted
  *   (`errors_total{kind="rejected"}`, `dropped_ticks_total{reason="rejected"}`) and logged.
+ * - One publisher per feed at a time: two processes publishing the same feed concurrently
+ *   can each see a stale top and store a tick twice (the top is read before writing, not
+ *   compared inside Redis).
  */
 import { performance } from 'node:perf_hooks';
 import type { Clock, Micros } from '../core/clock.ts';
 import { TriquantError, ValidationError } from '../core/errors.ts';
-import { checkKeySchemeMeta, entryId, isDuplicateIdError, MarketDataKeys } from '../bus/market-data-keys.ts';
+import { checkKeySchemeMeta, isDuplicateIdError, MarketDataKeys } from '../bus/market-data-keys.ts';
 import { RedisConnection, isRetryableRedisError, toRedisError } from '../bus/redis-connection.ts';
 import type { RedisConnectionOptions, RedisStateChange } from '../bus/redis-connection.ts';
-import { encodeEntryFields, TICK_COMPRESSIONS } from '../bus/tick-codec.ts';
-import type { TickCompression } from '../bus/tick-codec.ts';
+import { compressionCode, compressPayload, FIELD_COMPRESSION, FIELD_DATA, FIELD_TYPE, MarketDataBatchWriter, TICK_COMPRESSIONS, TYPE_BATCH } from '../bus/tick-codec.ts';
+import type { FeedMarketData, TickCompression } from '../bus/tick-codec.ts';
 import type { Logger } from '../obs/log.ts';
 import { silentLogger } from '../obs/log.ts';
 import { Counter, Gauge, Histogram, Registry } from '../obs/metrics.ts';
@@ -52,17 +63,19 @@ export interface RedisStreamPublisherOptions {
   /** The key scheme (default: the connection's key prefix, `slotGroups` below). */
   keys?: MarketDataKeys;
   slotGroups?: number;
-  /** `MAXLEN ~ maxLen` per stream; 0 = no trimming (default 100,000 entries). */
+  /** `MAXLEN ~ maxLen` per stream, in entries (each holds 1..maxTicksPerEntry ticks); 0 = no trimming (default 100,000). */
   maxLen?: number;
-  /** Payload compression (default none; see tick-codec.ts and the measured figures in docs). */
+  /** Payload compression of each entry (default none; see tick-codec.ts and the measured figures in docs). */
   compression?: TickCompression;
-  /** Buffer bounds (defaults 100,000 ticks, 256 MiB counting payload, key and ID bytes; JS object overhead comes on top). A batch larger than the bound is still accepted into an empty buffer. */
+  /** Buffer bounds (defaults 100,000 ticks, 256 MiB of encoded payload; JS bookkeeping of ~30 bytes a tick comes on top). A batch larger than the bound is still accepted into an empty buffer. */
   bufferMaxTicks?: number;
   bufferMaxBytes?: number;
   /** What happens when the buffer is full (default backpressure). */
   overflow?: OverflowPolicy;
   /** Most ticks per flush (whole batches; default 5,000). */
   maxTicksPerFlush?: number;
+  /** Most ticks in one stream entry (1..10,000, default 1,000): a symbol with more ticks in one flush gets several entries. */
+  maxTicksPerEntry?: number;
   /** Retry back-off after a failed flush: min(initial · 2^(n−1), max) (defaults 50 ms, 2,000 ms). */
   retryInitialMs?: number;
   retryMaxMs?: number;
@@ -84,9 +97,11 @@ export interface PublishedPosition {
 }
 
 export interface RedisPublisherStats {
-  /** Entries stored by Redis. */
+  /** Ticks stored by Redis. */
   ticksOut: number;
-  /** Entries Redis refused as already present (resends). */
+  /** Stream entries stored (each holds one or more ticks). */
+  entriesOut: number;
+  /** Ticks not written because their stream already held them (resends: at or below the stream's top). */
   duplicates: number;
   /** Failed flushes (retried) and refused entries. */
   errors: number;
@@ -98,6 +113,8 @@ export interface RedisPublisherStats {
   /** Batches held by backpressure. */
   waiting: number;
   flushes: number;
+  /** Stream tops read from Redis (first write of a stream in this process, after a failed flush or a reconnect). */
+  topReads: number;
 }
 
 /** onBatch after close(), or a batch still held by backpressure when close() gave up. */
@@ -126,19 +143,72 @@ redis.call('HSET', KEYS[1], 'at', ARGV[2])
 return 1
 `;
 
-interface Entry {
-  key: string;
-  group: number;
-  args: (string | Buffer)[];
+// KEYS[1] = a stream. The ID of its top entry (XREVRANGE + - COUNT 1), or nil when empty or
+// absent: the entry itself (up to maxTicksPerEntry ticks) does not cross the network.
+const TOP_ID_SCRIPT = `
+local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if top[1] then return top[1][1] end
+return false
+`;
+
+/** Most streams whose top is read in one pipeline. */
+const TOP_READ_CHUNK = 1_000;
+
+/** One symbol stream as this process knows it. */
+interface StreamState {
+  readonly symbol: string;
+  readonly key: string;
+  readonly group: number;
+  /** Feed and channel the symbol is carried on (it must stay on one, or its IDs would not increase). */
+  feed: string;
+  channel: number;
+  /** The stream's top entry (session, seq); 0/0 = empty. Trusted only while `known`. */
+  known: boolean;
+  topSession: number;
+  topSeq: number;
+  /** Scratch of the flush being planned (valid while `epoch` is the flush's). */
+  epoch: number;
+  cursorSession: number;
+  cursorSeq: number;
+  open: EntryPlan | undefined;
+  /** Scratch for de-duplicating stream lists. */
+  stamp: number;
 }
 
+/** One stream entry of a flush: ticks of one stream and session, in seq order. */
+interface EntryPlan {
+  stream: StreamState;
+  sessionId: number;
+  lastSeq: number;
+  count: number;
+  bytes: number;
+  /** (index into the flush's batches, index of the message in its batch) pairs. */
+  refs: number[];
+}
+
+interface ChannelRange {
+  from: number;
+  to: number;
+  count: number;
+}
+
+/** One accepted batch, encoded: per message its stream, seq, kind and bytes in `data`. */
 interface Pending {
   feed: string;
   sessionId: number;
   receivedAt: Micros;
-  entries: Entry[];
+  count: number;
+  streams: StreamState[];
+  seqs: Float64Array;
+  /** 1 = trade (a `trades` field), 0 = snapshot (a `ticks` field). */
+  trades: Uint8Array;
+  /** Message i is data[offsets[i], offsets[i + 1]): one `MarketDataBatch` field. */
+  offsets: Uint32Array;
+  data: Buffer;
+  /** The batch's streams, each once. */
+  distinct: StreamState[];
   /** Per channel: first and last seq in this batch, and how many messages. */
-  seqs: Map<number, { from: number; to: number; count: number }>;
+  channels: Map<number, ChannelRange>;
   bytes: number;
 }
 
@@ -150,6 +220,7 @@ interface Waiter {
 
 interface FlushOutcome {
   added: number;
+  entries: number;
   duplicates: number;
   rejected: number;
 }
@@ -157,6 +228,15 @@ interface FlushOutcome {
 /** The next retry delay, capped. */
 function backoff(attempt: number, initial: number, max: number): number {
   return Math.min(initial * 2 ** Math.max(0, attempt - 1), max);
+}
+
+/** (session, seq) of an entry ID as Redis returns it; unparseable parts read as +Infinity (nothing is written below them). */
+function parseTopId(id: unknown): [number, number] {
+  const text = Buffer.isBuffer(id) ? id.toString('latin1') : String(id);
+  const dash = text.indexOf('-');
+  const session = Number(dash < 0 ? text : text.slice(0, dash));
+  const seq = dash < 0 ? 0 : Number(text.slice(dash + 1));
+  return [Number.isFinite(session) ? session : Infinity, Number.isFinite(seq) ? seq : Infinity];
 }
 
 export class RedisStreamPublisher implements TickObserver {
@@ -170,11 +250,14 @@ export class RedisStreamPublisher implements TickObserver {
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly maxLen: number;
+  private readonly maxLenArgs: string[];
   private readonly compression: TickCompression;
+  private readonly compressionCode: string | undefined;
   private readonly maxTicks: number;
   private readonly maxBytes: number;
   private readonly overflow: OverflowPolicy;
   private readonly maxTicksPerFlush: number;
+  private readonly maxTicksPerEntry: number;
   private readonly retryInitialMs: number;
   private readonly retryMaxMs: number;
   private readonly closeGraceMs: number;
@@ -194,14 +277,19 @@ export class RedisStreamPublisher implements TickObserver {
   private failures = 0;
   private outageSince: number | undefined;
   private blockedSince: number | undefined;
-  private readonly channelOfSymbol = new Map<string, string>();
+  private readonly writer = new MarketDataBatchWriter();
+  private readonly fieldWriter = new MarketDataBatchWriter(1_024);
+  private readonly streams = new Map<string, StreamState>();
+  private epoch = 0;
+  private stamp = 0;
   private readonly published = new Map<string, { sessionId: number; lastSeqByChannel: Map<number, number> }>();
   private readonly dropReport = new Map<string, { reason: 'overflow' | 'shutdown'; feed: string; sessionId: number; channel: number; ranges: [number, number][]; ticks: number }>();
   private dropReportTimer: NodeJS.Timeout | undefined;
   private readonly detachConnection: () => void;
-  private readonly counts = { ticksOut: 0, duplicates: 0, errors: 0, outages: 0, dropped: 0, flushes: 0 };
+  private readonly counts = { ticksOut: 0, entriesOut: 0, duplicates: 0, errors: 0, outages: 0, dropped: 0, flushes: 0, topReads: 0 };
   private readonly metrics: {
     ticksOut: Counter;
+    entriesOut: Counter;
     latency: Histogram;
     bufferTicks: Gauge;
     bufferBytes: Gauge;
@@ -213,6 +301,7 @@ export class RedisStreamPublisher implements TickObserver {
     backpressure: Counter;
     blocked: Gauge;
     flushes: Counter;
+    topReads: Counter;
     connected: Gauge;
   };
 
@@ -229,13 +318,17 @@ export class RedisStreamPublisher implements TickObserver {
     }
     this.keys = options.keys ?? new MarketDataKeys({ prefix: this.connection.keyPrefix, ...(options.slotGroups !== undefined ? { slotGroups: options.slotGroups } : {}) });
     this.maxLen = nonNegativeInt('maxLen', options.maxLen ?? 100_000);
+    this.maxLenArgs = this.maxLen > 0 ? ['MAXLEN', '~', String(this.maxLen)] : [];
     this.compression = options.compression ?? 'none';
     if (!TICK_COMPRESSIONS.includes(this.compression)) throw new ValidationError(`compression must be one of ${TICK_COMPRESSIONS.join(', ')} (got ${String(this.compression)})`);
+    this.compressionCode = compressionCode(this.compression);
     this.maxTicks = positiveInt('bufferMaxTicks', options.bufferMaxTicks ?? 100_000);
     this.maxBytes = positiveInt('bufferMaxBytes', options.bufferMaxBytes ?? 256 * 1024 * 1024);
     this.overflow = options.overflow ?? 'backpressure';
     if (this.overflow !== 'backpressure' && this.overflow !== 'drop-oldest') throw new ValidationError(`overflow must be backpressure or drop-oldest (got ${String(this.overflow)})`);
     this.maxTicksPerFlush = positiveInt('maxTicksPerFlush', options.maxTicksPerFlush ?? 5_000);
+    this.maxTicksPerEntry = positiveInt('maxTicksPerEntry', options.maxTicksPerEntry ?? 1_000);
+    if (this.maxTicksPerEntry > 10_000) throw new ValidationError(`RedisStreamPublisher option maxTicksPerEntry must be at most 10,000 (got ${this.maxTicksPerEntry})`);
     this.retryInitialMs = positiveInt('retryInitialMs', options.retryInitialMs ?? 50);
     this.retryMaxMs = positiveInt('retryMaxMs', options.retryMaxMs ?? 2_000);
     this.closeGraceMs = nonNegativeInt('closeGraceMs', options.closeGraceMs ?? 5_000);
@@ -251,8 +344,9 @@ export class RedisStreamPublisher implements TickObserver {
    * Takes one batch. Returns nothing when the batch was buffered at once, or a promise when
    * it waits for room (backpressure policy): the promise settles when the batch is in the
    * buffer (not yet in Redis — `drain()` waits for that). Rejects with PublisherClosedError
-   * after `close()`. Malformed messages (bad symbol, seq or session) are counted, logged and
-   * skipped; they never throw.
+   * after `close()`. Malformed messages (bad symbol, seq or session, unencodable values) are
+   * counted, logged and skipped; they never throw. The batch's messages are encoded here and
+   * not referenced afterwards.
    */
   onBatch(batch: TickBatch): void | Promise<void> {
     if (this.closed) return Promise.reject(new PublisherClosedError());
@@ -340,68 +434,112 @@ export class RedisStreamPublisher implements TickObserver {
   // -------------------------------------------------------------------------------------------
   // Intake
 
+  /** Validates and encodes a batch (each message once, as a `MarketDataBatch` field). */
   private prepare(batch: TickBatch): Pending | undefined {
-    const entries: Entry[] = [];
-    const seqs = new Map<number, { from: number; to: number; count: number }>();
-    let bytes = 0;
-    const maxLenArgs = this.maxLen > 0 ? ['MAXLEN', '~', String(this.maxLen)] : [];
-    for (const message of batch.messages) {
+    const messages = batch.messages;
+    const n = messages.length;
+    if (n === 0) return undefined;
+    if (!Number.isSafeInteger(batch.sessionId) || batch.sessionId <= 0) {
+      this.invalid(n, batch, undefined, new ValidationError(`sessionId must be a positive safe integer (got ${batch.sessionId})`));
+      return undefined;
+    }
+    const w = this.writer;
+    w.reset();
+    const streams = new Array<StreamState>(n);
+    const seqs = new Float64Array(n);
+    const trades = new Uint8Array(n);
+    const offsets = new Uint32Array(n + 1);
+    const distinct: StreamState[] = [];
+    const channels = new Map<number, ChannelRange>();
+    const stamp = ++this.stamp;
+    let count = 0;
+    for (let k = 0; k < n; k++) {
+      const message = messages[k]!;
       try {
-        const key = this.keys.streamKey(message.symbol);
-        const id = entryId(batch.sessionId, message.seq);
-        this.checkChannel(batch.feed, message.symbol, message.channel);
-        const fields = encodeEntryFields(message, batch.receivedAt, this.compression);
-        const args: (string | Buffer)[] = [key, ...maxLenArgs, id, ...fields];
-        for (const a of args) bytes += a.length;
-        entries.push({ key, group: this.keys.slotGroup(message.symbol), args });
-        const range = seqs.get(message.channel);
-        if (range === undefined) seqs.set(message.channel, { from: message.seq, to: message.seq, count: 1 });
+        const seq = message.seq;
+        if (!Number.isSafeInteger(seq) || seq <= 0) throw new ValidationError(`seq must be a positive safe integer (got ${seq})`);
+        const stream = this.streamOf(batch.feed, message);
+        w.append(message, batch.receivedAt);
+        streams[count] = stream;
+        seqs[count] = seq;
+        trades[count] = message.type === 'trade' ? 1 : 0;
+        offsets[++count] = w.length;
+        if (stream.stamp !== stamp) {
+          stream.stamp = stamp;
+          distinct.push(stream);
+        }
+        const range = channels.get(message.channel);
+        if (range === undefined) channels.set(message.channel, { from: seq, to: seq, count: 1 });
         else {
-          range.to = message.seq;
+          range.to = seq;
           range.count++;
         }
       } catch (error) {
-        this.counts.errors++;
-        this.counts.dropped++;
-        this.metrics.errors.inc({ kind: 'invalid' });
-        this.metrics.dropped.inc({ reason: 'invalid' });
-        this.log.error('market-data message not publishable: skipped', {
-          feed: batch.feed,
-          sessionId: batch.sessionId,
-          channel: message?.channel,
-          seq: message?.seq,
-          symbol: message?.symbol,
-          error,
-        });
+        this.invalid(1, batch, message, error);
       }
     }
-    if (entries.length === 0) return undefined;
-    return { feed: batch.feed, sessionId: batch.sessionId, receivedAt: batch.receivedAt, entries, seqs, bytes };
+    if (count === 0) return undefined;
+    const data = w.toBuffer();
+    return { feed: batch.feed, sessionId: batch.sessionId, receivedAt: batch.receivedAt, count, streams, seqs, trades, offsets, data, distinct, channels, bytes: data.length };
   }
 
-  /** A symbol must stay on one channel of one feed, or its entry IDs would not increase. */
-  private checkChannel(feed: string, symbol: string, channel: number): void {
-    const where = `${feed}/${channel}`;
-    const known = this.channelOfSymbol.get(symbol);
-    if (known === where) return;
-    if (known === undefined) {
-      if (this.channelOfSymbol.size < 200_000) this.channelOfSymbol.set(symbol, where);
-      return;
+  private invalid(ticks: number, batch: TickBatch, message: FeedMarketData | undefined, error: unknown): void {
+    this.counts.errors += ticks;
+    this.counts.dropped += ticks;
+    this.metrics.errors.inc({ kind: 'invalid' }, ticks);
+    this.metrics.dropped.inc({ reason: 'invalid' }, ticks);
+    this.log.error('market-data message not publishable: skipped', {
+      feed: batch.feed,
+      sessionId: batch.sessionId,
+      ...(message === undefined ? { ticks } : { channel: message?.channel, seq: message?.seq, symbol: message?.symbol }),
+      error,
+    });
+  }
+
+  /** The stream of a message's symbol (throws ValidationError for a bad symbol); a symbol must stay on one channel of one feed. */
+  private streamOf(feed: string, message: FeedMarketData): StreamState {
+    const symbol = message.symbol;
+    let stream = this.streams.get(symbol);
+    if (stream === undefined) {
+      const key = this.keys.streamKey(symbol);
+      stream = {
+        symbol,
+        key,
+        group: this.keys.slotGroup(symbol),
+        feed,
+        channel: message.channel,
+        known: false,
+        topSession: 0,
+        topSeq: 0,
+        epoch: 0,
+        cursorSession: 0,
+        cursorSeq: 0,
+        open: undefined,
+        stamp: 0,
+      };
+      this.streams.set(symbol, stream);
+    } else if (stream.channel !== message.channel || stream.feed !== feed) {
+      this.counts.errors++;
+      this.metrics.errors.inc({ kind: 'channel_conflict' });
+      this.log.error('symbol seen on two feed channels: its stream IDs may collide (ticks can be dropped as duplicates)', {
+        symbol,
+        first: `${stream.feed}/${stream.channel}`,
+        now: `${feed}/${message.channel}`,
+      });
+      stream.feed = feed;
+      stream.channel = message.channel;
     }
-    this.counts.errors++;
-    this.metrics.errors.inc({ kind: 'channel_conflict' });
-    this.log.error('symbol seen on two feed channels: its stream IDs may collide (entries can be refused as duplicates)', { symbol, first: known, now: where });
-    this.channelOfSymbol.set(symbol, where);
+    return stream;
   }
 
   private hasRoom(p: Pending): boolean {
     if (this.queue.length === 0) return true;
-    return this.queueTicks + p.entries.length <= this.maxTicks && this.queueBytes + p.bytes <= this.maxBytes;
+    return this.queueTicks + p.count <= this.maxTicks && this.queueBytes + p.bytes <= this.maxBytes;
   }
 
   private enqueue(p: Pending): void {
     this.queue.push(p);
-    this.queueTicks += p.entries.length;
+    this.queueTicks += p.count;
     this.queueBytes += p.bytes;
     this.updateBufferGauges();
     this.kick();
@@ -410,7 +548,7 @@ export class RedisStreamPublisher implements TickObserver {
   private dropOldest(): void {
     while ((this.queueTicks > this.maxTicks || this.queueBytes > this.maxBytes) && this.queue.length > this.inFlight + 1) {
       const [victim] = this.queue.splice(this.inFlight, 1);
-      this.queueTicks -= victim!.entries.length;
+      this.queueTicks -= victim!.count;
       this.queueBytes -= victim!.bytes;
       this.recordDrop(victim!, 'overflow');
     }
@@ -467,9 +605,9 @@ export class RedisStreamPublisher implements TickObserver {
       let n = 0;
       let ticks = 0;
       do {
-        ticks += this.queue[n]!.entries.length;
+        ticks += this.queue[n]!.count;
         n++;
-      } while (n < this.queue.length && ticks + this.queue[n]!.entries.length <= this.maxTicksPerFlush);
+      } while (n < this.queue.length && ticks + this.queue[n]!.count <= this.maxTicksPerFlush);
       const take = this.queue.slice(0, n);
       this.inFlight = n;
       let outcome: FlushOutcome;
@@ -485,54 +623,219 @@ export class RedisStreamPublisher implements TickObserver {
     }
   }
 
-  /** Sends one flush; resolves with the per-entry outcome, throws when the flush must be retried. */
+  /**
+   * Sends one flush; resolves with its outcome, throws when it must be retried. Whatever
+   * happens, a stream this flush wrote to is trusted again only once Redis acknowledged the
+   * whole flush; after a failure its top is read before the next write.
+   */
   private async write(take: readonly Pending[]): Promise<FlushOutcome> {
-    const client = this.connection.client;
-    const checkpoints = this.checkpointArgs(take);
-    const outcome: FlushOutcome = { added: 0, duplicates: 0, rejected: 0 };
-    if (this.connection.mode !== 'cluster') {
-      const tx = client.multi();
-      const entries: Entry[] = [];
-      for (const p of take) {
-        for (const e of p.entries) {
-          tx.xadd(...(e.args as [string, ...(string | Buffer)[]]));
-          entries.push(e);
-        }
-      }
-      for (const [key, args] of checkpoints) tx.eval(CHECKPOINT_SCRIPT, 1, key, ...args);
-      const replies = await tx.exec();
-      if (replies === null) throw new TriquantError('REDIS_TX_ABORTED', 'the publish transaction was aborted', { retryable: true });
-      this.tally(entries, replies.slice(0, entries.length), outcome);
-      this.checkCheckpointReplies(replies.slice(entries.length));
-      return outcome;
-    }
-    // Redis Cluster: a transaction per slot group (one hash slot), all groups at once; the
-    // checkpoints only after every group is stored.
-    const byGroup = new Map<number, Entry[]>();
-    for (const p of take) {
-      for (const e of p.entries) {
-        let list = byGroup.get(e.group);
-        if (list === undefined) byGroup.set(e.group, (list = []));
-        list.push(e);
-      }
-    }
-    const results = await Promise.allSettled(
-      [...byGroup.values()].map(async (entries) => {
+    const unknown = this.unknownStreams(take);
+    if (unknown.length > 0) await this.readTops(unknown);
+    const { entries, duplicates } = this.plan(take);
+    const outcome: FlushOutcome = { added: 0, entries: 0, duplicates, rejected: 0 };
+    const stored = new Uint8Array(entries.length);
+    try {
+      const commands = this.xaddCommands(take, entries);
+      const checkpoints = this.checkpointArgs(take);
+      const client = this.connection.client;
+      if (this.connection.mode !== 'cluster') {
         const tx = client.multi();
-        for (const e of entries) tx.xadd(...(e.args as [string, ...(string | Buffer)[]]));
+        for (const args of commands) tx.xadd(...args);
+        for (const [key, args] of checkpoints) tx.eval(CHECKPOINT_SCRIPT, 1, key, ...args);
         const replies = await tx.exec();
         if (replies === null) throw new TriquantError('REDIS_TX_ABORTED', 'the publish transaction was aborted', { retryable: true });
-        return { entries, replies };
-      }),
-    );
+        this.tally(entries, null, replies, outcome, stored);
+        this.checkCheckpointReplies(replies.slice(entries.length));
+      } else {
+        // Redis Cluster: a transaction per slot group (one hash slot), all groups at once; the
+        // checkpoints only after every group is stored. Should this process die in between,
+        // the checkpoint lags: the replay after the restart is then dropped by the top-ID rule.
+        const byGroup = new Map<number, number[]>();
+        entries.forEach((e, i) => {
+          let list = byGroup.get(e.stream.group);
+          if (list === undefined) byGroup.set(e.stream.group, (list = []));
+          list.push(i);
+        });
+        const results = await Promise.allSettled(
+          [...byGroup.values()].map(async (indexes) => {
+            const tx = client.multi();
+            for (const i of indexes) tx.xadd(...commands[i]!);
+            const replies = await tx.exec();
+            if (replies === null) throw new TriquantError('REDIS_TX_ABORTED', 'the publish transaction was aborted', { retryable: true });
+            return { indexes, replies };
+          }),
+        );
+        const failure = results.find((r) => r.status === 'rejected');
+        if (failure) throw failure.reason;
+        for (const r of results) if (r.status === 'fulfilled') this.tally(entries, r.value.indexes, r.value.replies, outcome, stored);
+        const replies = await Promise.all(
+          checkpoints.map(([key, args]) => client.eval(CHECKPOINT_SCRIPT, 1, key, ...args).then((v) => [null, v] as [null, unknown], (e: unknown) => [e as Error, null] as [Error, null])),
+        );
+        this.checkCheckpointReplies(replies);
+      }
+    } catch (error) {
+      // The outcome may be unknown (connection lost mid-EXEC, a timeout, one cluster group
+      // stored and another not): read these streams' tops before writing to them again.
+      for (const e of entries) {
+        e.stream.known = false;
+        e.stream.open = undefined;
+      }
+      throw error;
+    }
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      e.stream.open = undefined;
+      if (stored[i] === 1 && e.stream.known) {
+        e.stream.topSession = e.sessionId;
+        e.stream.topSeq = e.lastSeq;
+      }
+    }
+    return outcome;
+  }
+
+  /** The distinct streams of a flush whose top this process does not know. */
+  private unknownStreams(take: readonly Pending[]): StreamState[] {
+    const stamp = ++this.stamp;
+    const out: StreamState[] = [];
+    for (const p of take) {
+      for (const s of p.distinct) {
+        if (s.known || s.stamp === stamp) continue;
+        s.stamp = stamp;
+        out.push(s);
+      }
+    }
+    return out;
+  }
+
+  /** Reads the top entry ID of each stream (pipelined; on Cluster one pipeline per slot group). */
+  private async readTops(streams: readonly StreamState[]): Promise<void> {
+    const client = this.connection.client;
+    const chunks: StreamState[][] = [];
+    if (this.connection.mode === 'cluster') {
+      const byGroup = new Map<number, StreamState[]>();
+      for (const s of streams) {
+        let list = byGroup.get(s.group);
+        if (list === undefined) byGroup.set(s.group, (list = []));
+        list.push(s);
+      }
+      chunks.push(...byGroup.values());
+    } else {
+      chunks.push([...streams]);
+    }
+    const work: Promise<void>[] = [];
+    for (const chunk of chunks) {
+      for (let i = 0; i < chunk.length; i += TOP_READ_CHUNK) {
+        const list = chunk.slice(i, i + TOP_READ_CHUNK);
+        work.push(
+          (async () => {
+            const pipeline = client.pipeline();
+            for (const s of list) pipeline.eval(TOP_ID_SCRIPT, 1, s.key);
+            const replies = await pipeline.exec();
+            if (replies === null) throw new TriquantError('REDIS_PIPELINE_ABORTED', 'reading stream tops failed', { retryable: true });
+            for (let k = 0; k < list.length; k++) {
+              const s = list[k]!;
+              const [error, id] = replies[k] ?? [new Error('no reply'), null];
+              if (error) {
+                if (isRetryableRedisError(error)) throw error;
+                // E.g. WRONGTYPE: the XADD will be refused for good and reported then.
+                this.log.warn('cannot read the top entry of a market-data stream', { key: s.key, error });
+                s.topSession = 0;
+                s.topSeq = 0;
+              } else if (id === null || id === undefined) {
+                s.topSession = 0;
+                s.topSeq = 0;
+              } else {
+                [s.topSession, s.topSeq] = parseTopId(id);
+              }
+              s.known = true;
+            }
+            this.counts.topReads += list.length;
+            this.metrics.topReads.inc(list.length);
+          })(),
+        );
+      }
+    }
+    const results = await Promise.allSettled(work);
     const failure = results.find((r) => r.status === 'rejected');
     if (failure) throw failure.reason;
-    for (const r of results) if (r.status === 'fulfilled') this.tally(r.value.entries, r.value.replies, outcome);
-    const replies = await Promise.all(
-      checkpoints.map(([key, args]) => client.eval(CHECKPOINT_SCRIPT, 1, key, ...args).then((v) => [null, v] as [null, unknown], (e: unknown) => [e as Error, null] as [Error, null])),
-    );
-    this.checkCheckpointReplies(replies);
-    return outcome;
+  }
+
+  /**
+   * Groups the flush into entries: per stream, its ticks in order, one entry per session (and
+   * per `maxTicksPerEntry` ticks). A tick at or below the stream's top — or below one already
+   * planned in this flush — is a duplicate and left out.
+   */
+  private plan(take: readonly Pending[]): { entries: EntryPlan[]; duplicates: number } {
+    const epoch = ++this.epoch;
+    const entries: EntryPlan[] = [];
+    let duplicates = 0;
+    for (let pi = 0; pi < take.length; pi++) {
+      const p = take[pi]!;
+      const session = p.sessionId;
+      const { streams, seqs, offsets } = p;
+      for (let i = 0; i < p.count; i++) {
+        const s = streams[i]!;
+        const seq = seqs[i]!;
+        if (s.epoch !== epoch) {
+          s.epoch = epoch;
+          s.cursorSession = s.topSession;
+          s.cursorSeq = s.topSeq;
+          s.open = undefined;
+        }
+        if (session < s.cursorSession || (session === s.cursorSession && seq <= s.cursorSeq)) {
+          duplicates++;
+          continue;
+        }
+        let e = s.open;
+        if (e === undefined || e.sessionId !== session || e.count >= this.maxTicksPerEntry) {
+          e = { stream: s, sessionId: session, lastSeq: seq, count: 0, bytes: 0, refs: [] };
+          s.open = e;
+          entries.push(e);
+        }
+        e.refs.push(pi, i);
+        e.count++;
+        e.bytes += offsets[i + 1]! - offsets[i]!;
+        e.lastSeq = seq;
+        s.cursorSession = session;
+        s.cursorSeq = seq;
+      }
+    }
+    return { entries, duplicates };
+  }
+
+  /** The XADD arguments of each entry: its `MarketDataBatch` (snapshots, then trades, then the publish time) in one buffer per flush. */
+  private xaddCommands(take: readonly Pending[], entries: readonly EntryPlan[]): [string, ...(string | Buffer)[]][] {
+    const fw = this.fieldWriter;
+    fw.reset();
+    fw.publishTime(this.clock.nowMicros());
+    const publishField = fw.view();
+    let total = 0;
+    for (const e of entries) total += e.bytes + publishField.length;
+    const out = Buffer.allocUnsafe(total);
+    let pos = 0;
+    const commands: [string, ...(string | Buffer)[]][] = new Array(entries.length);
+    for (let k = 0; k < entries.length; k++) {
+      const e = entries[k]!;
+      const start = pos;
+      const refs = e.refs;
+      for (let pass = 0; pass < 2; pass++) {
+        for (let r = 0; r < refs.length; r += 2) {
+          const p = take[refs[r]!]!;
+          const i = refs[r + 1]!;
+          if (p.trades[i] !== pass) continue;
+          pos += p.data.copy(out, pos, p.offsets[i]!, p.offsets[i + 1]!);
+        }
+      }
+      out.set(publishField, pos);
+      pos += publishField.length;
+      const payload = compressPayload(out.subarray(start, pos), this.compression);
+      const id = `${e.sessionId}-${e.lastSeq}`;
+      commands[k] =
+        this.compressionCode === undefined
+          ? [e.stream.key, ...this.maxLenArgs, id, FIELD_TYPE, TYPE_BATCH, FIELD_DATA, payload]
+          : [e.stream.key, ...this.maxLenArgs, id, FIELD_TYPE, TYPE_BATCH, FIELD_DATA, payload, FIELD_COMPRESSION, this.compressionCode];
+    }
+    return commands;
   }
 
   /** Per feed in the flush: the checkpoint update for its latest session. */
@@ -542,7 +845,7 @@ export class RedisStreamPublisher implements TickObserver {
       let cp = byFeed.get(p.feed);
       if (cp === undefined || p.sessionId > cp.sessionId) byFeed.set(p.feed, (cp = { sessionId: p.sessionId, seqs: new Map() }));
       if (p.sessionId < cp.sessionId) continue;
-      for (const [channel, { to }] of p.seqs) cp.seqs.set(channel, Math.max(to, cp.seqs.get(channel) ?? 0));
+      for (const [channel, { to }] of p.channels) cp.seqs.set(channel, Math.max(to, cp.seqs.get(channel) ?? 0));
     }
     const now = String(this.clock.nowMicros());
     return [...byFeed.entries()].map(([feed, cp]) => [
@@ -551,17 +854,28 @@ export class RedisStreamPublisher implements TickObserver {
     ]);
   }
 
-  private tally(entries: readonly Entry[], replies: readonly [Error | null, unknown][], outcome: FlushOutcome): void {
+  /** Books the replies to the XADDs of `entries` (all, or those at `indexes`); throws when one needs a retry. */
+  private tally(entries: readonly EntryPlan[], indexes: readonly number[] | null, replies: readonly [Error | null, unknown][], outcome: FlushOutcome, stored: Uint8Array): void {
     let retryable: Error | undefined;
-    for (let i = 0; i < entries.length; i++) {
-      const error = replies[i]?.[0] ?? null;
-      if (error === null) outcome.added++;
-      else if (isDuplicateIdError(error)) outcome.duplicates++;
-      else if (isRetryableRedisError(error)) retryable ??= error;
+    const n = indexes === null ? entries.length : indexes.length;
+    for (let k = 0; k < n; k++) {
+      const index = indexes === null ? k : indexes[k]!;
+      const e = entries[index]!;
+      const error = replies[k]?.[0] ?? null;
+      if (error === null) {
+        stored[index] = 1;
+        outcome.added += e.count;
+        outcome.entries++;
+      } else if (isDuplicateIdError(error)) {
+        // Only if something else wrote to the stream since its top was read (another
+        // publisher, XDEL of the top): the ticks are taken as stored, the top read again.
+        outcome.duplicates += e.count;
+        e.stream.known = false;
+        this.log.warn('Redis refused a market-data entry as not above the stream top: is another process publishing this feed?', { key: e.stream.key, id: `${e.sessionId}-${e.lastSeq}`, ticks: e.count });
+      } else if (isRetryableRedisError(error)) retryable ??= error;
       else {
-        outcome.rejected++;
-        const e = entries[i]!;
-        this.log.error('Redis refused a market-data entry: not retried', { key: e.key, id: e.args[this.maxLen > 0 ? 4 : 1], error });
+        outcome.rejected += e.count;
+        this.log.error('Redis refused a market-data entry: not retried', { key: e.stream.key, id: `${e.sessionId}-${e.lastSeq}`, ticks: e.count, error });
       }
     }
     // A transient error inside EXEC (rare: most are caught when queuing, aborting the whole
@@ -585,17 +899,19 @@ export class RedisStreamPublisher implements TickObserver {
       this.metrics.latency.observe(Math.max(0, now - p.receivedAt) / 1e6);
       let pos = this.published.get(p.feed);
       if (pos === undefined || p.sessionId > pos.sessionId) this.published.set(p.feed, (pos = { sessionId: p.sessionId, lastSeqByChannel: new Map() }));
-      if (p.sessionId === pos.sessionId) for (const [channel, { to }] of p.seqs) pos.lastSeqByChannel.set(channel, Math.max(to, pos.lastSeqByChannel.get(channel) ?? 0));
+      if (p.sessionId === pos.sessionId) for (const [channel, { to }] of p.channels) pos.lastSeqByChannel.set(channel, Math.max(to, pos.lastSeqByChannel.get(channel) ?? 0));
     }
     this.queue.splice(0, take.length);
     for (const p of take) {
-      this.queueTicks -= p.entries.length;
+      this.queueTicks -= p.count;
       this.queueBytes -= p.bytes;
     }
     this.counts.flushes++;
     this.metrics.flushes.inc();
     this.counts.ticksOut += outcome.added;
     this.metrics.ticksOut.inc(outcome.added);
+    this.counts.entriesOut += outcome.entries;
+    this.metrics.entriesOut.inc(outcome.entries);
     this.counts.duplicates += outcome.duplicates;
     if (outcome.duplicates > 0) this.metrics.duplicates.inc(outcome.duplicates);
     if (outcome.rejected > 0) {
@@ -645,8 +961,10 @@ export class RedisStreamPublisher implements TickObserver {
   private onConnectionState(change: RedisStateChange): void {
     this.metrics.connected.set(change.state === 'connected' ? 1 : 0);
     if (change.state === 'connected') {
-      // A restarted or failed-over Redis may have lost the meta record: check again.
+      // A restarted or failed-over Redis may have lost the meta record, and its streams may
+      // differ from what this process last wrote: check and read again.
       this.schemeChecked = false;
+      for (const s of this.streams.values()) s.known = false;
     } else if (change.state === 'reconnecting' && !this.isIdle()) {
       this.beginOutage(change.error);
     }
@@ -685,9 +1003,9 @@ export class RedisStreamPublisher implements TickObserver {
   }
 
   private recordDrop(p: Pending, reason: 'overflow' | 'shutdown'): void {
-    this.counts.dropped += p.entries.length;
-    this.metrics.dropped.inc({ reason }, p.entries.length);
-    for (const [channel, { from, to, count }] of p.seqs) {
+    this.counts.dropped += p.count;
+    this.metrics.dropped.inc({ reason }, p.count);
+    for (const [channel, { from, to, count }] of p.channels) {
       const id = `${reason}|${p.feed}|${p.sessionId}|${channel}`;
       let r = this.dropReport.get(id);
       if (r === undefined) this.dropReport.set(id, (r = { reason, feed: p.feed, sessionId: p.sessionId, channel, ranges: [], ticks: 0 }));
@@ -718,7 +1036,7 @@ export class RedisStreamPublisher implements TickObserver {
 
   private waitingTicks(): number {
     let n = 0;
-    for (const w of this.waiters) n += w.pending.entries.length;
+    for (const w of this.waiters) n += w.pending.count;
     return n;
   }
 
@@ -735,7 +1053,8 @@ export class RedisStreamPublisher implements TickObserver {
     const p = 'triquant_gateway_redis_';
     const registers = [registry];
     return {
-      ticksOut: new Counter({ name: `${p}ticks_out_total`, help: 'Market-data entries stored in Redis (resends refused as duplicates are not counted here)', registers }),
+      ticksOut: new Counter({ name: `${p}ticks_out_total`, help: 'Market-data ticks stored in Redis (resends dropped as duplicates are not counted here)', registers }),
+      entriesOut: new Counter({ name: `${p}entries_out_total`, help: 'Stream entries stored in Redis (each holds the ticks of one symbol in one flush)', registers }),
       latency: new Histogram({
         name: `${p}publish_latency_seconds`,
         help: 'From the socket read of a batch to Redis acknowledging it',
@@ -743,8 +1062,8 @@ export class RedisStreamPublisher implements TickObserver {
         registers,
       }),
       bufferTicks: new Gauge({ name: `${p}buffer_ticks`, help: 'Ticks in the publish buffer (waiting or in flight)', registers }),
-      bufferBytes: new Gauge({ name: `${p}buffer_bytes`, help: 'Approximate bytes in the publish buffer', registers }),
-      duplicates: new Counter({ name: `${p}duplicates_total`, help: 'Entries Redis refused because their ID was already stored (idempotent resends)', registers }),
+      bufferBytes: new Gauge({ name: `${p}buffer_bytes`, help: 'Encoded payload bytes in the publish buffer', registers }),
+      duplicates: new Counter({ name: `${p}duplicates_total`, help: 'Ticks not written because their stream already held them (at or below its top entry: resends)', registers }),
       errors: new Counter({ name: `${p}errors_total`, help: 'Failed flushes (retried) and refused or invalid entries, by kind', labelNames: ['kind'], registers }),
       outages: new Counter({ name: `${p}outages_total`, help: 'Times publishing to Redis stopped (connection lost or writes refused)', registers }),
       outage: new Gauge({ name: `${p}outage`, help: '1 while publishing to Redis is failing', registers }),
@@ -752,6 +1071,7 @@ export class RedisStreamPublisher implements TickObserver {
       backpressure: new Counter({ name: `${p}backpressure_total`, help: 'Times the full buffer held the feed (backpressure policy)', registers }),
       blocked: new Gauge({ name: `${p}backpressure`, help: '1 while the full buffer holds the feed', registers }),
       flushes: new Counter({ name: `${p}flushes_total`, help: 'Acknowledged flushes (one MULTI/EXEC pipeline each)', registers }),
+      topReads: new Counter({ name: `${p}top_reads_total`, help: 'Stream top entries read from Redis before writing (new stream in this process, after a failed flush or a reconnect)', registers }),
       connected: new Gauge({ name: `${p}connected`, help: '1 while the publisher connection to Redis is ready', registers }),
     };
   }

@@ -1,12 +1,16 @@
 /**
  * The gateway's Redis Streams publisher against real redis-server processes (started here on
- * free ports, unique key prefixes per test): payloads, IDs and order; idempotent resends;
- * trimming; compression; redis-server SIGKILLed and restarted mid-publish; both buffer-overflow
- * policies; lastPublished; Redis Cluster and Sentinel. Plus the key scheme and codec helpers.
+ * free ports, unique key prefixes per test): one entry per symbol per flush holding several
+ * ticks, IDs and order; exactly once whatever the batch boundaries of a resend (in-process
+ * resends, a fresh publisher replaying overlapping ranges, a flush whose outcome is unknown,
+ * redis-server SIGKILLed with and without AOF); trimming; compression; both buffer-overflow
+ * policies; lastPublished; Redis Cluster and Sentinel. Plus the key scheme and the codec
+ * (the hand-written protobuf writer is byte-identical to the generated encoder).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { ManualClock } from '../../src/core/clock.ts';
@@ -22,9 +26,20 @@ import {
 } from '../../src/bus/market-data-keys.ts';
 import { RedisConnection, RedisConnectionClosedError } from '../../src/bus/redis-connection.ts';
 import type { RedisConnectionState } from '../../src/bus/redis-connection.ts';
-import { decodeEntryFields, decodeEntryToFeedMessage, encodeEntryFields, TickCodecError } from '../../src/bus/tick-codec.ts';
+import {
+  decodeEntryBatch,
+  decodeEntryFields,
+  decodeEntryToFeedMessages,
+  encodeEntryFields,
+  MarketDataBatchWriter,
+  snapshotToTick,
+  TickCodecError,
+  tradeToProto,
+} from '../../src/bus/tick-codec.ts';
+import { MarketDataBatch, Tick, Trade } from '../../src/protocol/gen/triquant/v1/market_data.ts';
 import type { Logger } from '../../src/obs/log.ts';
-import type { SnapshotMessage, TradeMessage } from '../../src/protocol/feed/frames.ts';
+import { PHASE_CODE } from '../../src/protocol/feed/frames.ts';
+import type { SnapshotMessage, TradeMessage, TradingPhase } from '../../src/protocol/feed/frames.ts';
 import { PublisherClosedError, RedisStreamPublisher } from '../../src/gateway/redis-publisher.ts';
 import type { RedisStreamPublisherOptions } from '../../src/gateway/redis-publisher.ts';
 import type { MarketDataMessage, TickBatch } from '../../src/gateway/types.ts';
@@ -94,6 +109,13 @@ class SyntheticFeed {
     return { feed: this.feed, sessionId: this.sessionId, receivedAt: T0 + this.i * 10, messages };
   }
 
+  /** Re-batches already sent messages `from..to` (indexes into `sent`) into batches of `size`: a resend with other boundaries. */
+  resend(from: number, to: number, size: number): TickBatch[] {
+    const out: TickBatch[] = [];
+    for (let i = from; i < to; i += size) out.push({ feed: this.feed, sessionId: this.sessionId, receivedAt: T0 + i * 10, messages: this.sent.slice(i, Math.min(i + size, to)) });
+    return out;
+  }
+
   bySymbol(): Map<string, MarketDataMessage[]> {
     const out = new Map<string, MarketDataMessage[]>();
     for (const m of this.sent) {
@@ -121,21 +143,40 @@ function memoryLogger(lines: LogLine[]): Logger {
   return logger;
 }
 
-async function readStream(client: Redis, key: string): Promise<{ id: string; message: MarketDataMessage }[]> {
+/** The entries of a stream, decoded: each with its ID and its messages in order. */
+async function readEntries(client: Redis, key: string): Promise<{ id: string; messages: MarketDataMessage[] }[]> {
   const entries = await client.xrangeBuffer(key, '-', '+');
-  return entries.map(([id, fields]) => ({ id: id.toString(), message: decodeEntryToFeedMessage(fields) }));
+  return entries.map(([id, fields]) => ({ id: id.toString(), messages: decodeEntryToFeedMessages(fields) }));
 }
 
-/** Asserts every stream holds exactly the feed's messages of its symbol, in order, with derived IDs. */
-async function assertExactlyOnce(client: Redis, keys: MarketDataKeys, feed: SyntheticFeed): Promise<void> {
+/** Every message stored in a stream, in stream order, with the ID of the entry holding it. */
+async function readStream(client: Redis, key: string): Promise<{ id: string; message: MarketDataMessage }[]> {
+  return (await readEntries(client, key)).flatMap((e) => e.messages.map((message) => ({ id: e.id, message })));
+}
+
+/** Asserts the entries of a stream: IDs strictly increasing, each `<session>-<seq of its last message>`. */
+function assertEntryIds(entries: readonly { id: string; messages: readonly MarketDataMessage[] }[], sessionOf: (id: string) => number, what: string): void {
+  entries.forEach((e, i) => {
+    assert.ok(e.messages.length > 0, `${what}: entry ${e.id} is empty`);
+    assert.equal(e.id, entryId(sessionOf(e.id), e.messages.at(-1)!.seq), `${what}: entry ${i} is named after its last seq`);
+    if (i > 0) assert.ok(compareEntryIds(entries[i - 1]!.id, e.id) < 0, `${what}: entry IDs strictly increase`);
+  });
+}
+
+/** Asserts every stream holds exactly the feed's messages of its symbol, each once, in order, in entries named after their last seq. */
+async function assertExactlyOnce(client: Redis, keys: MarketDataKeys, feed: SyntheticFeed): Promise<{ entries: number; ticks: number }> {
+  let entries = 0;
+  let ticks = 0;
   for (const [symbol, messages] of feed.bySymbol()) {
-    const got = await readStream(client, keys.streamKey(symbol));
-    assert.equal(got.length, messages.length, `${symbol}: ${got.length} entries for ${messages.length} messages`);
-    got.forEach((entry, i) => {
-      assert.equal(entry.id, entryId(feed.sessionId, messages[i]!.seq), `${symbol} entry ${i}`);
-      assert.deepEqual(entry.message, messages[i]);
-    });
+    const got = await readEntries(client, keys.streamKey(symbol));
+    assertEntryIds(got, () => feed.sessionId, symbol);
+    const stored = got.flatMap((e) => e.messages);
+    assert.equal(stored.length, messages.length, `${symbol}: ${stored.length} ticks stored for ${messages.length} sent`);
+    assert.deepEqual(stored, messages, `${symbol}: every tick once, in order, exactly as sent`);
+    entries += got.length;
+    ticks += stored.length;
   }
+  return { entries, ticks };
 }
 
 async function waitFor(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
@@ -197,30 +238,130 @@ describe('key scheme, entry IDs and payload codec', () => {
     assert.throws(() => entryId(SESSION, 2 ** 53), /seq/);
   });
 
-  test('codec round-trips snapshots and trades exactly, with and without compression', () => {
+  test('codec: an entry of several snapshots and trades round-trips exactly, with and without compression', () => {
+    const messages: MarketDataMessage[] = [snapshot('600000.SH', 1, 8), trade('600000.SH', 1, 9), snapshot('600000.SH', 1, 41), trade('600000.SH', 1, 44), snapshot('600000.SH', 1, 45)];
     for (const compression of ['none', 'gzip', 'deflate'] as const) {
-      for (const m of [snapshot('600000.SH', 1, 41), snapshot('600000.SH', 1, 8), trade('000001.SZ', 2, 3), trade('000001.SZ', 2, 4)]) {
-        const fields = encodeEntryFields(m, T0 + 5, compression);
-        assert.equal(fields.includes('z'), compression !== 'none');
-        assert.deepEqual(decodeEntryToFeedMessage(fields), m);
-        // Payloads handed over as latin1 strings decode too (ioredis' string replies are UTF-8: use the Buffer variants).
-        const entry = decodeEntryFields(fields.map((f) => (Buffer.isBuffer(f) ? f.toString('latin1') : f)));
-        assert.equal(entry.type === 'tick' ? entry.tick.receiveTimeUs : entry.trade.receiveTimeUs, T0 + 5);
-      }
+      const fields = encodeEntryFields(messages, T0 + 5, compression, T0 + 9);
+      assert.deepEqual(fields.slice(0, 2), ['t', 'b']);
+      assert.equal(fields.includes('z'), compression !== 'none');
+      assert.deepEqual(decodeEntryToFeedMessages(fields), messages, 'feed order restored: ticks and trades merged by seq');
+      // Payloads handed over as latin1 strings decode too (ioredis' string replies are UTF-8: use the Buffer variants).
+      const decoded = decodeEntryFields(fields.map((f) => (Buffer.isBuffer(f) ? f.toString('latin1') : f)));
+      assert.deepEqual(decoded.map((m) => [m.type, m.seq]), [['tick', 8], ['trade', 9], ['tick', 41], ['trade', 44], ['tick', 45]]);
+      assert.ok(decoded.every((m) => (m.type === 'tick' ? m.tick.receiveTimeUs : m.trade.receiveTimeUs) === T0 + 5));
+      assert.equal(decodeEntryBatch(fields).publishTimeUs, T0 + 9);
     }
+    // One receive time per message (a flush spans several socket reads).
+    const perMessage = decodeEntryFields(encodeEntryFields(messages, messages.map((_, i) => T0 + i)));
+    assert.deepEqual(perMessage.map((m) => (m.type === 'tick' ? m.tick.receiveTimeUs : m.trade.receiveTimeUs)), [T0, T0 + 1, T0 + 2, T0 + 3, T0 + 4]);
+    // Entries of the first format (one Tick or Trade each) still decode.
+    const tick = snapshot('600000.SH', 1, 3);
+    assert.deepEqual(decodeEntryToFeedMessages(['t', 's', 'd', Buffer.from(Tick.encode(snapshotToTick(tick, T0)).finish())]), [tick]);
+    const tr = trade('600000.SH', 1, 4);
+    assert.deepEqual(decodeEntryToFeedMessages(['t', 't', 'd', Buffer.from(Trade.encode(tradeToProto(tr, T0)).finish())]), [tr]);
+  });
+
+  test('codec: the wire writer is byte-identical to the generated MarketDataBatch encoder, and the round trip is exact', () => {
+    const int = fc.oneof(fc.constant(0), fc.integer({ min: -5, max: 300 }), fc.integer({ min: -(2 ** 31), max: 2 ** 32 + 5 }), fc.maxSafeInteger());
+    const uint = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 2 ** 20 }), fc.maxSafeNat());
+    const level = fc.oneof(fc.constant({ price: 0, qty: 0, orders: 0 }), fc.record({ price: int, qty: int, orders: int }, { noNullPrototype: true }));
+    const symbol = fc.oneof(fc.constantFrom('600000.SH', '000001.SZ', '830799.BJ'), fc.string({ minLength: 1, maxLength: 40 }), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 60 }));
+    const snapshotArb = fc.record({
+      type: fc.constant('snapshot' as const),
+      channel: fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+      seq: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+      symbol,
+      eventTime: int,
+      phase: fc.constantFrom(...(Object.keys(PHASE_CODE) as TradingPhase[])),
+      lastPrice: int,
+      openPrice: int,
+      highPrice: int,
+      lowPrice: int,
+      prevClosePrice: int,
+      upperLimitPrice: int,
+      lowerLimitPrice: int,
+      volume: int,
+      turnover: int,
+      bids: fc.array(level, { minLength: 10, maxLength: 10 }),
+      asks: fc.array(level, { minLength: 10, maxLength: 10 }),
+    }, { noNullPrototype: true });
+    const tradeArb = fc.record({
+      type: fc.constant('trade' as const),
+      channel: fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+      seq: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+      symbol,
+      time: int,
+      price: int,
+      qty: int,
+      aggressor: fc.constantFrom('NONE' as const, 'BUY' as const, 'SELL' as const),
+      buyOrderId: uint,
+      sellOrderId: uint,
+    }, { noNullPrototype: true });
+    const writer = new MarketDataBatchWriter(1_024); // small: the writer must grow
+    fc.assert(
+      fc.property(fc.array(fc.oneof(snapshotArb, tradeArb), { minLength: 1, maxLength: 12 }), int, int, (messages, receivedAt, publishTimeUs) => {
+        const snapshots = messages.filter((m): m is SnapshotMessage => m.type === 'snapshot');
+        const trades = messages.filter((m): m is TradeMessage => m.type === 'trade');
+        writer.reset();
+        for (const m of [...snapshots, ...trades]) writer.append(m, receivedAt);
+        writer.publishTime(publishTimeUs);
+        const expected = MarketDataBatch.encode({ ticks: snapshots.map((m) => snapshotToTick(m, receivedAt)), trades: trades.map((m) => tradeToProto(m, receivedAt)), publishTimeUs }).finish();
+        assert.deepEqual(writer.toBuffer(), Buffer.from(expected));
+        const decoded = MarketDataBatch.decode(writer.view());
+        assert.deepEqual(decoded.ticks.map((t) => t.seq), snapshots.map((m) => m.seq));
+        assert.deepEqual(decoded.publishTimeUs, publishTimeUs);
+      }),
+      { numRuns: 300 },
+    );
+    // Feed messages as the decoder yields them come back exactly.
+    fc.assert(
+      fc.property(fc.array(fc.oneof(snapshotArb, tradeArb), { minLength: 1, maxLength: 8 }), (raw) => {
+        const messages = raw.map((m, i) => ({ ...m, channel: 1, seq: 1 + i * 3, symbol: '600000.SH' }));
+        assert.deepEqual(decodeEntryToFeedMessages(encodeEntryFields(messages, T0)), messages);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  test('codec: values the protobuf cannot carry are refused with TickCodecError, leaving the writer as it was', () => {
+    const writer = new MarketDataBatchWriter();
+    writer.append(snapshot('600000.SH', 1, 1), T0);
+    const before = writer.toBuffer();
+    const bad: MarketDataMessage[] = [
+      { ...snapshot('600000.SH', 1, 2), lastPrice: 1.5 },
+      { ...snapshot('600000.SH', 1, 2), volume: 2 ** 53 },
+      { ...snapshot('600000.SH', 1, 2), turnover: Number.NaN },
+      { ...snapshot('600000.SH', 1, 2), phase: 'LUNCH' as TradingPhase },
+      { ...snapshot('600000.SH', 1, 2), bids: [{ price: 1, qty: 1, orders: 0.5 }] },
+      { ...snapshot('600000.SH', 1, 2), channel: -1 },
+      { ...trade('600000.SH', 1, 2), seq: -3 },
+      { ...trade('600000.SH', 1, 2), buyOrderId: -1 },
+      { ...trade('600000.SH', 1, 2), aggressor: 'UP' as TradeMessage['aggressor'] },
+    ];
+    for (const m of bad) assert.throws(() => writer.append(m, T0), TickCodecError, JSON.stringify(m).slice(0, 120));
+    assert.throws(() => writer.append(snapshot('600000.SH', 1, 2), 0.5), TickCodecError);
+    assert.deepEqual(writer.toBuffer(), before);
   });
 
   test('malformed entries raise TickCodecError, never anything else', () => {
+    const batch = (ticks: Tick[], trades: Trade[] = []) => Buffer.from(MarketDataBatch.encode({ ticks, trades, publishTimeUs: 0 }).finish());
+    const t = (seq: number) => snapshotToTick(snapshot('600000.SH', 1, seq), T0);
     const bad: (string | Buffer)[][] = [
       [],
-      ['t', 's'],
+      ['t', 'b'],
       ['t', 'x', 'd', Buffer.from([1, 2, 3])],
+      ['t', 'b', 'd', Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])],
       ['t', 's', 'd', Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])],
-      ['t', 's', 'd', Buffer.from('not gzip'), 'z', 'g'],
-      ['t', 's', 'd', Buffer.from([1, 2]), 'z', '?'],
+      ['t', 'b', 'd', Buffer.from('not gzip'), 'z', 'g'],
+      ['t', 'b', 'd', Buffer.from([1, 2]), 'z', '?'],
       ['t', 's', 'd', Buffer.from([0x30, 0x63])], // field 6 (phase) = 99: decodes, but no such phase
+      ['t', 'b', 'd', batch([])], // no messages
+      ['t', 'b', 'd', batch([t(5), t(5)])], // the same seq twice
+      ['t', 'b', 'd', batch([t(7), t(5)])], // out of order
+      ['t', 'b', 'd', batch([t(5)], [tradeToProto(trade('600000.SH', 1, 5), T0)])], // a tick and a trade with one seq
+      ['t', 'b', 'd', batch([{ ...t(5), phase: 99 as Tick['phase'] }])],
     ];
-    for (const fields of bad) assert.throws(() => decodeEntryToFeedMessage(fields), TickCodecError, JSON.stringify(fields));
+    for (const fields of bad) assert.throws(() => decodeEntryToFeedMessages(fields), TickCodecError, JSON.stringify(fields));
   });
 });
 
@@ -244,10 +385,13 @@ describe('RedisStreamPublisher on a standalone redis-server', { skip: SKIP }, ()
     const feed = new SyntheticFeed();
     for (let i = 0; i < 20; i++) assert.equal(publisher.onBatch(feed.next(1 + (i % 7))), undefined, 'accepted at once');
     await publisher.drain(5_000);
-    await assertExactlyOnce(client, publisher.keys, feed);
+    const stored = await assertExactlyOnce(client, publisher.keys, feed);
     const stats = publisher.stats();
     assert.equal(stats.ticksOut, feed.sent.length);
+    assert.equal(stats.entriesOut, stored.entries);
+    assert.ok(stored.entries < stored.ticks, `entries hold several ticks: ${stored.entries} entries for ${stored.ticks} ticks`);
     assert.equal(stats.duplicates, 0);
+    assert.equal(stats.topReads, 4, 'each new stream\'s top read once');
     assert.equal(stats.bufferTicks, 0);
     assert.ok(stats.flushes >= 1 && stats.flushes <= 20, `natural batching: ${stats.flushes} flushes for 20 batches`);
     const position = await publisher.lastPublished('main');
@@ -255,27 +399,62 @@ describe('RedisStreamPublisher on a standalone redis-server', { skip: SKIP }, ()
     const lastSeq = (channel: number) => Math.max(...feed.sent.filter((m) => m.channel === channel).map((m) => m.seq));
     assert.deepEqual([...(position?.lastSeqByChannel ?? [])].sort(), [[1, lastSeq(1)], [2, lastSeq(2)]]);
     assert.equal(await publisher.lastPublished('other'), undefined);
-    assert.deepEqual(await client.hgetall(`${prefix}:md:meta`), { slotGroups: '16', idRule: '1', hash: 'fnv1a32' });
+    assert.deepEqual(await client.hgetall(`${prefix}:md:meta`), { slotGroups: '16', idRule: '2', hash: 'fnv1a32' });
     const metrics = await publisher.registry.metrics();
     assert.match(metrics, new RegExp(`triquant_gateway_redis_ticks_out_total ${feed.sent.length}`));
+    assert.match(metrics, new RegExp(`triquant_gateway_redis_entries_out_total ${stored.entries}`));
     assert.match(metrics, /triquant_gateway_redis_publish_latency_seconds_count 20/);
     await publisher.close();
   });
 
-  test('a resend never creates a duplicate: same IDs are refused and counted', { timeout: 20_000 }, async (t) => {
+  test('one entry per symbol per flush: all its ticks in seq order, ID = last seq, payload = the generated MarketDataBatch bytes', { timeout: 20_000 }, async (t) => {
+    const publisher = publisherOn(server, uniquePrefix());
+    t.after(() => publisher.close());
+    await publisher.connection.ready;
+    const feed = new SyntheticFeed('main', SESSION, [['600000.SH', 1], ['601318.SH', 1], ['000001.SZ', 2]]);
+    const batch = feed.next(42); // 3 symbols: 14 messages each, every 4th a trade
+    accept(publisher, batch);
+    await publisher.drain(5_000);
+    assert.equal(publisher.stats().flushes, 1);
+    assert.equal(publisher.stats().entriesOut, 3);
+    for (const [symbol, messages] of feed.bySymbol()) {
+      const raw = await client.xrangeBuffer(publisher.keys.streamKey(symbol), '-', '+');
+      assert.equal(raw.length, 1, `${symbol}: one entry`);
+      const [id, fields] = raw[0]!;
+      assert.equal(id.toString(), entryId(SESSION, messages.at(-1)!.seq));
+      assert.deepEqual(fields.map((f, i) => (i === 3 ? '<payload>' : f.toString())), ['t', 'b', 'd', '<payload>']);
+      const snapshots = messages.filter((m): m is SnapshotMessage => m.type === 'snapshot');
+      const trades = messages.filter((m): m is TradeMessage => m.type === 'trade');
+      assert.ok(snapshots.length > 1 && trades.length > 0);
+      const expected = MarketDataBatch.encode({
+        ticks: snapshots.map((m) => snapshotToTick(m, batch.receivedAt)),
+        trades: trades.map((m) => tradeToProto(m, batch.receivedAt)),
+        publishTimeUs: T0 + 1_000_000, // the publisher's clock
+      }).finish();
+      assert.deepEqual(fields[3], Buffer.from(expected), 'byte-identical to the generated encoder');
+      assert.deepEqual(decodeEntryToFeedMessages(fields), messages, 'and back to the exact feed messages, in order');
+      assert.deepEqual(decodeEntryFields(fields).map((m) => m.seq), messages.map((m) => m.seq));
+    }
+    await publisher.close();
+  });
+
+  test('a resend never creates a duplicate: ticks at or below the stream top are dropped and counted, whatever the boundaries', { timeout: 20_000 }, async (t) => {
     const publisher = publisherOn(server, uniquePrefix());
     t.after(() => publisher.close());
     const feed = new SyntheticFeed();
     const batches = Array.from({ length: 10 }, () => feed.next(5));
     for (const b of batches) await publisher.onBatch(b);
     await publisher.drain(5_000);
-    // A gateway restart replays everything; a retransmission overlaps the tail.
+    // A gateway restart replays everything; a retransmission overlaps the tail; a resend
+    // regroups the ticks (other batch boundaries) and runs past the end.
     for (const b of batches) await publisher.onBatch(b);
     await publisher.onBatch({ ...batches[9]!, messages: batches[9]!.messages.slice(2) });
+    feed.next(6); // six new ticks: they reach the publisher only inside the regrouped resend
+    for (const b of feed.resend(41, 56, 4)) await publisher.onBatch(b);
     await publisher.drain(5_000);
     await assertExactlyOnce(client, publisher.keys, feed);
-    assert.equal(publisher.stats().ticksOut, 50);
-    assert.equal(publisher.stats().duplicates, 53);
+    assert.equal(publisher.stats().ticksOut, 56);
+    assert.equal(publisher.stats().duplicates, 53 + 9);
     assert.equal(publisher.stats().errors, 0);
     // A new feed session (larger sessionId, seqs restart at 1) appends after the old one.
     const next = new SyntheticFeed('main', SESSION + 60_000_000);
@@ -290,8 +469,36 @@ describe('RedisStreamPublisher on a standalone redis-server', { skip: SKIP }, ()
     await publisher.close();
   });
 
-  test('MAXLEN ~ trims every stream to about maxLen entries', { timeout: 20_000 }, async (t) => {
-    const publisher = publisherOn(server, uniquePrefix(), { maxLen: 100 });
+  test('a fresh publisher (nothing in memory) replaying overlapping ranges with other batch boundaries stores every tick exactly once', { timeout: 20_000 }, async (t) => {
+    const prefix = uniquePrefix();
+    const first = publisherOn(server, prefix);
+    t.after(() => first.close());
+    const feed = new SyntheticFeed();
+    for (let i = 0; i < 15; i++) accept(first, feed.next(7));
+    await first.drain(5_000);
+    await first.close();
+    const storedBefore = feed.sent.length; // 105
+    feed.next(40);
+    // A restarted gateway resumes from an older position (a lagging checkpoint) with batches
+    // of 11: most batches are all old, one straddles the stream tops, the rest are new.
+    const second = publisherOn(server, prefix);
+    t.after(() => second.close());
+    for (const b of feed.resend(60, feed.sent.length, 11)) await second.onBatch(b);
+    // ...and a retransmission overlapping both, grouped once more differently.
+    for (const b of feed.resend(90, 130, 17)) await second.onBatch(b);
+    await second.drain(5_000);
+    const stored = await assertExactlyOnce(client, second.keys, feed);
+    assert.ok(stored.entries < stored.ticks);
+    assert.equal(second.stats().ticksOut, 40);
+    assert.equal(second.stats().duplicates, storedBefore - 60 + 40);
+    assert.equal(second.stats().topReads, 4, 'the tops of the four streams were read once, before the first write');
+    const position = await second.lastPublished('main');
+    assert.deepEqual([...(position?.lastSeqByChannel ?? [])].sort(), [[1, 73], [2, 72]]);
+    await second.close();
+  });
+
+  test('MAXLEN ~ trims every stream to about maxLen entries; maxTicksPerEntry splits a symbol\'s ticks', { timeout: 20_000 }, async (t) => {
+    const publisher = publisherOn(server, uniquePrefix(), { maxLen: 100, maxTicksPerEntry: 2 });
     t.after(() => publisher.close());
     const feed = new SyntheticFeed('main', SESSION, [['600000.SH', 1]]);
     for (let i = 0; i < 40; i++) accept(publisher, feed.next(50));
@@ -301,6 +508,10 @@ describe('RedisStreamPublisher on a standalone redis-server', { skip: SKIP }, ()
     assert.ok(len >= 100 && len <= 300, `XLEN ${len}: approximately trimmed to 100 (whole nodes of 100 entries)`);
     const [last] = await client.xrevrange(key, '+', '-', 'COUNT', 1);
     assert.equal(last?.[0], entryId(SESSION, 2_000));
+    assert.equal(publisher.stats().entriesOut, 1_000, '2,000 ticks in entries of 2');
+    const tail = await readEntries(client, key);
+    assert.ok(tail.every((e) => e.messages.length === 2));
+    assertEntryIds(tail, () => SESSION, 'trimmed stream');
     await publisher.close();
   });
 
@@ -311,7 +522,8 @@ describe('RedisStreamPublisher on a standalone redis-server', { skip: SKIP }, ()
       const feed = new SyntheticFeed();
       for (let i = 0; i < 5; i++) accept(publisher, feed.next(10));
       await publisher.drain(5_000);
-      await assertExactlyOnce(client, publisher.keys, feed);
+      const stored = await assertExactlyOnce(client, publisher.keys, feed);
+      assert.ok(stored.entries < stored.ticks);
       const [entry] = await client.xrange(publisher.keys.streamKey('600000.SH'), '-', '+', 'COUNT', 1);
       assert.equal(entry?.[1][4], 'z');
       assert.equal(entry?.[1][5], compression === 'gzip' ? 'g' : 'd');
@@ -368,7 +580,9 @@ describe('RedisStreamPublisher on a standalone redis-server', { skip: SKIP }, ()
     assert.equal(publisher.stats().ticksOut, 6);
     assert.equal(publisher.stats().dropped, 2);
     assert.equal((await readStream(client, publisher.keys.streamKey('600000.SH'))).length, 2);
-    assert.equal(lines.filter((l) => l.level === 'error' && /refused/.test(l.message)).length, 2);
+    const refused = lines.filter((l) => l.level === 'error' && /refused/.test(l.message));
+    assert.equal(refused.length, 1, 'one entry, holding both ticks of the symbol');
+    assert.equal(refused[0]!.fields?.ticks, 2);
     assert.match(await publisher.registry.metrics(), /triquant_gateway_redis_dropped_ticks_total\{reason="rejected"\} 2/);
   });
 
@@ -467,13 +681,15 @@ describe('Redis outages', { skip: SKIP }, () => {
     }
   });
 
-  test('without AOF, Redis loses what it had, but everything unacknowledged at the kill is re-sent, in order, once', { timeout: 60_000 }, async () => {
+  test('without AOF, Redis loses what it had, but everything unacknowledged at the kill is re-sent, in order, once; a restarted gateway replaying with other boundaries adds nothing twice', { timeout: 60_000 }, async () => {
     const server = await RedisTestServer.start({ appendonly: false });
     const client = new Redis({ port: server.port, host: '127.0.0.1', retryStrategy: () => 20, maxRetriesPerRequest: null });
     client.on('error', () => {});
-    const publisher = publisherOn(server, uniquePrefix());
+    const prefix = uniquePrefix();
+    const publisher = publisherOn(server, prefix);
     const feed = new SyntheticFeed();
     let ackedAtKill = new Map<number, number>();
+    let restarted: RedisStreamPublisher | undefined;
     try {
       for (let i = 0; i < 200; i++) {
         await publisher.onBatch(feed.next(5));
@@ -484,14 +700,67 @@ describe('Redis outages', { skip: SKIP }, () => {
         if (i === 140) await server.restart();
       }
       await publisher.drain(20_000);
-      for (const [symbol, messages] of feed.bySymbol()) {
-        const got = await readStream(client, publisher.keys.streamKey(symbol));
-        const expected = messages.filter((m) => m.seq > (ackedAtKill.get(m.channel) ?? 0));
-        const tail = got.filter((e) => e.message.seq > (ackedAtKill.get(e.message.channel) ?? 0));
-        assert.deepEqual(tail.map((e) => e.message), expected, `${symbol}: everything after the last acknowledged seq`);
-        for (let i = 1; i < got.length; i++) assert.ok(compareEntryIds(got[i - 1]!.id, got[i]!.id) < 0, 'strictly increasing IDs');
-      }
+      const survivors = (m: MarketDataMessage) => m.seq > (ackedAtKill.get(m.channel) ?? 0);
+      const check = async (expectedOf: (messages: MarketDataMessage[]) => MarketDataMessage[]) => {
+        for (const [symbol, messages] of feed.bySymbol()) {
+          const entries = await readEntries(client, publisher.keys.streamKey(symbol));
+          assertEntryIds(entries, () => SESSION, symbol);
+          assert.ok(entries.some((e) => e.messages.length > 1), `${symbol}: entries hold several ticks`);
+          assert.deepEqual(entries.flatMap((e) => e.messages), expectedOf(messages), `${symbol}: every tick after the last acknowledged seq, once, in order`);
+        }
+      };
+      await check((messages) => messages.filter(survivors));
+      await publisher.close();
+
+      // The gateway restarts (a fresh publisher: nothing in memory) and the feed replays from
+      // seq 1 — the checkpoint went with Redis — grouped into other batches, then goes on.
+      // Everything at or below each stream's top is dropped, including what Redis had lost.
+      const replayed = feed.sent.length;
+      feed.next(37);
+      restarted = publisherOn(server, prefix);
+      for (const b of feed.resend(0, feed.sent.length, 13)) await restarted.onBatch(b);
+      await restarted.drain(20_000);
+      await check((messages) => messages.filter(survivors));
+      assert.equal(restarted.stats().ticksOut, 37);
+      assert.equal(restarted.stats().duplicates, replayed);
+      assert.equal(restarted.stats().topReads, 4);
     } finally {
+      await publisher.close();
+      await restarted?.close();
+      client.disconnect();
+      await server.stop();
+    }
+  });
+
+  test('a flush whose outcome is unknown (command timeout while Redis is paused) is retried with other entry boundaries, and still stores each tick once', { timeout: 30_000 }, async () => {
+    const server = await RedisTestServer.start();
+    const client = new Redis(server.port, '127.0.0.1');
+    const publisher = new RedisStreamPublisher({
+      connection: { mode: 'standalone', url: server.url, keyPrefix: uniquePrefix(), reconnectMaxMs: 100, commandTimeoutMs: 100 },
+      clock: new ManualClock(T0),
+      retryInitialMs: 20,
+      retryMaxMs: 50,
+    });
+    const feed = new SyntheticFeed();
+    try {
+      accept(publisher, feed.next(8));
+      await publisher.drain(5_000);
+      // Writes wait while Redis is paused: the EXEC of the next flush is queued on the
+      // connection, the publisher's command times out, and Redis runs it when the pause ends.
+      await client.call('CLIENT', 'PAUSE', '700', 'WRITE');
+      accept(publisher, feed.next(12));
+      await waitFor(() => publisher.stats().errors >= 1, 'a timed-out flush');
+      // More batches arrive: the retry covers the first attempt's ticks and these, so every
+      // entry it would write ends at a higher seq than the first attempt's.
+      for (let i = 0; i < 4; i++) await publisher.onBatch(feed.next(6));
+      await publisher.drain(10_000);
+      await assertExactlyOnce(client, publisher.keys, feed);
+      const stats = publisher.stats();
+      assert.equal(stats.ticksOut + stats.duplicates, feed.sent.length);
+      assert.equal(stats.duplicates, 12, 'the first attempt was stored after all: its ticks were dropped from the retry');
+      assert.ok(stats.topReads >= 8, 'tops read again before the retry');
+    } finally {
+      await client.call('CLIENT', 'UNPAUSE').catch(() => undefined);
       await publisher.close();
       client.disconnect();
       await server.stop();
@@ -595,6 +864,7 @@ describe('Redis Cluster and Sentinel', { skip: SKIP }, () => {
       slotGroups: 4,
     });
     const reader = new RedisConnection({ mode: 'cluster', url: 'redis://127.0.0.1:1', clusterNodes: cluster.seeds, keyPrefix: prefix, failFast: false });
+    let replay: RedisStreamPublisher | undefined;
     try {
       const feed = new SyntheticFeed('main', SESSION, symbols);
       for (let i = 0; i < 10; i++) accept(publisher, feed.next(12));
@@ -611,8 +881,9 @@ describe('Redis Cluster and Sentinel', { skip: SKIP }, () => {
         for (const [key, entries] of reply) {
           const symbol = publisher.keys.symbolOf(key.toString())!;
           const expected = feed.sent.filter((m) => m.symbol === symbol);
-          assert.deepEqual(entries.map(([, fields]) => decodeEntryToFeedMessage(fields)), expected);
-          total += entries.length;
+          assert.deepEqual(entries.flatMap(([, fields]) => decodeEntryToFeedMessages(fields)), expected);
+          assert.ok(entries.length < expected.length, 'entries hold several ticks');
+          total += expected.length;
         }
         nodesUsed.add(Number(cluster.nodes[0]!.cli('cluster', 'keyslot', keys[0]!)));
       }
@@ -622,8 +893,28 @@ describe('Redis Cluster and Sentinel', { skip: SKIP }, () => {
       await assert.rejects(reader.client.xread('STREAMS', a!, b!, '0', '0'), /CROSSSLOT/);
       const position = await publisher.lastPublished('main');
       assert.equal(position?.lastSeqByChannel.get(1), 120);
+      await publisher.close();
+      // A restarted gateway on a cluster whose checkpoint lagged (it is written after the
+      // groups' transactions) replays an overlapping range, grouped differently: the top-ID
+      // rule drops what is stored, on every node.
+      feed.next(30);
+      replay = new RedisStreamPublisher({
+        connection: { mode: 'cluster', url: 'redis://127.0.0.1:1', clusterNodes: cluster.seeds, keyPrefix: prefix },
+        clock: new ManualClock(T0),
+        slotGroups: 4,
+      });
+      for (const b of feed.resend(70, feed.sent.length, 19)) accept(replay, b);
+      await replay.drain(20_000);
+      assert.equal(replay.stats().ticksOut, 30);
+      assert.equal(replay.stats().duplicates, 50);
+      for (const [symbol, expected] of feed.bySymbol()) {
+        const entries = (await reader.client.xrangeBuffer(publisher.keys.streamKey(symbol), '-', '+')).map(([id, fields]) => ({ id: id.toString(), messages: decodeEntryToFeedMessages(fields) }));
+        assertEntryIds(entries, () => SESSION, symbol);
+        assert.deepEqual(entries.flatMap((e) => e.messages), expected, `${symbol}: every tick once, in order`);
+      }
     } finally {
       await publisher.close();
+      await replay?.close();
       await reader.close();
       await cluster.stop();
     }
