@@ -74,6 +74,7 @@ export class Simulator {
   private lastSimTime: Micros;
   private lastRealTime: Micros;
   private loadCarry = 0;
+  private flowEnabled = true;
   private closed = false;
   private readonly counters = { syntheticOrders: 0, memberOrders: 0, rejects: 0, trades: 0, marketDataEvents: 0 };
   private readonly metrics: {
@@ -102,6 +103,11 @@ export class Simulator {
     this.lastSimTime = this.sessionClock.nowMicros();
     this.lastRealTime = options.clock.nowMicros();
     this.metrics = options.registry ? this.registerMetrics(options.registry) : undefined;
+  }
+
+  /** Stops or restarts the synthetic order flow (the market goes quiet; member orders still trade). */
+  setFlowEnabled(enabled: boolean): void {
+    this.flowEnabled = enabled;
   }
 
   /** Where events of member (non-synthetic) orders go: the FIX acceptor's bridge. */
@@ -143,7 +149,7 @@ export class Simulator {
     this.updatePhases();
     const now = this.sessionClock.nowMicros();
     const realNow = this.options.clock.nowMicros();
-    if (this.flow) {
+    if (this.flow && this.flowEnabled) {
       if (this.options.loadOrdersPerSecond) {
         // Best effort: when the loop falls behind, skip the backlog rather than make each step
         // longer than the last (which would starve the sockets and heartbeats).
