@@ -11,6 +11,7 @@ import { createServiceRegistry, startMetricsServer } from '../obs/metrics.ts';
 import { Gateway, type GatewayFeedConfig } from '../gateway/gateway.ts';
 import { shutdownInPhases, untilStopped } from './run.ts';
 import { EXIT_OK } from './exit-codes.ts';
+import { parsePort, parsePositive } from './parse.ts';
 
 export interface GatewayCommandOptions {
   feed?: GatewayFeedConfig[];
@@ -100,14 +101,3 @@ function parseFeed(value: string, index: number): GatewayFeedConfig {
   return { name: index === 0 ? 'feed' : `feed${index + 1}`, host: match[1]!, port, channels };
 }
 
-function parsePort(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65_535) throw new InvalidArgumentError(`expected a port 0-65535, got "${value}"`);
-  return n;
-}
-
-function parsePositive(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got "${value}"`);
-  return n;
-}

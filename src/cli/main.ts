@@ -2,7 +2,7 @@
  * The `triquant` command: parses the command line, loads the configuration, and wires the
  * services together. The only module allowed to import every service.
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { TriquantError } from '../core/errors.ts';
 import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
@@ -10,6 +10,7 @@ import { EXIT_FAILURE, EXIT_NOT_BUILT, EXIT_OK, EXIT_USAGE } from './exit-codes.
 import { listBenches, runBenchCommand } from './bench.ts';
 import { configureSimCommand, runSim, type SimCommandOptions } from './sim.ts';
 import { runUp } from './up.ts';
+import { parsePositive } from './parse.ts';
 import { configureGatewayCommand, runGateway, type GatewayCommandOptions } from './gateway.ts';
 
 export interface CliIo {
@@ -77,7 +78,7 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
   program
     .command('up')
     .description('run the whole system on this machine; today: the simulator (gateway, strategies, execution and monitor are not built yet)')
-    .option('--duration <seconds>', 'stop by itself after this many seconds', parsePositiveNumber)
+    .option('--duration <seconds>', 'stop by itself after this many seconds', parsePositive)
     .option('--summary-json <file>', 'write a JSON summary of the run to this file')
     .action(async (options: { duration?: number; summaryJson?: string }) => {
       exitCode = await runUp(options, config(), io);
@@ -107,7 +108,7 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
     .description('run a benchmark; with --json prints one JSON object per line, the last being the result')
     .argument('[name]', `benchmark to run: ${listBenches().join(', ')}`)
     .option('--json', 'print JSON lines instead of a table')
-    .addOption(new Option('--duration <ms>', 'measuring time per phase in milliseconds').argParser(parsePositiveNumber))
+    .addOption(new Option('--duration <ms>', 'measuring time per phase in milliseconds').argParser(parsePositive))
     .option('--list', 'list the benchmarks')
     .action(async (name: string | undefined, options: { json?: boolean; duration?: number; list?: boolean }) => {
       exitCode = await runBenchCommand(name, options, io, config);
@@ -128,10 +129,4 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
     io.err(`triquant: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     return EXIT_FAILURE;
   }
-}
-
-function parsePositiveNumber(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got "${value}"`);
-  return n;
 }

@@ -17,6 +17,7 @@ import { Gauge, type Registry } from '../obs/metrics.ts';
 import { timeOfDay } from '../core/sessions.ts';
 import { shutdownInPhases, untilStopped } from './run.ts';
 import { EXIT_OK } from './exit-codes.ts';
+import { parsePort, parsePositive, parseWholeNumber } from './parse.ts';
 
 export interface SimCommandOptions {
   host?: string;
@@ -42,7 +43,7 @@ export function configureSimCommand(cmd: Command): Command {
     .option('--time-mode <mode>', 'accelerated | real | continuous (config sim.timeMode)', parseTimeMode)
     .option('--speed <factor>', 'accelerated mode: simulated seconds per real second (config sim.speed)', parsePositive)
     .option('--start <HH:MM>', 'accelerated mode: simulated start time, China time (config sim.startTime)')
-    .option('--seed <n>', 'seed of the synthetic order flow (config sim.seed)', parseInteger)
+    .option('--seed <n>', 'seed of the synthetic order flow (config sim.seed)', parseWholeNumber)
     .option('--rate <n>', 'synthetic order arrivals per second per symbol (config sim.arrivalsPerSecond)', parsePositive)
     .option('--load <ordersPerSecond>', 'load mode: continuous trading with this many synthetic orders per second', parsePositive)
     .option('--duration <seconds>', 'stop by itself after this many seconds', parsePositive)
@@ -116,21 +117,6 @@ function parseHhMm(text: string): [number, number] {
   return [Number(match[1]), Number(match[2])];
 }
 
-function parsePort(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65_535) throw new InvalidArgumentError(`expected a port 0-65535, got "${value}"`);
-  return n;
-}
-function parsePositive(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got "${value}"`);
-  return n;
-}
-function parseInteger(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected a whole number, got "${value}"`);
-  return n;
-}
 function parseTimeMode(value: string): 'accelerated' | 'real' | 'continuous' {
   if (value === 'accelerated' || value === 'real' || value === 'continuous') return value;
   throw new InvalidArgumentError(`expected accelerated, real or continuous, got "${value}"`);
