@@ -22,7 +22,7 @@ import type { Micros, TradingDate } from '../core/clock.ts';
 import { chinaInstant, MICROS_PER_MINUTE, MICROS_PER_SECOND } from '../core/clock.ts';
 import { ConfigError } from '../core/errors.ts';
 import type { OrderId } from '../core/ids.ts';
-import type { Board, Exchange, Side } from '../core/instruments.ts';
+import type { Board, Exchange, Instrument, Side } from '../core/instruments.ts';
 import { parseSymbol } from '../core/instruments.ts';
 import { DEFAULT_LOT_SETTINGS, oddLotPart, type LotRule } from '../core/lot-rules.ts';
 import type { OrderType } from '../core/order.ts';
@@ -221,13 +221,7 @@ export interface CashView {
 }
 
 /** Static reference data of an instrument plus its board's trading rules. */
-export interface InstrumentInfo {
-  readonly symbol: string;
-  readonly code: string;
-  readonly exchange: Exchange;
-  readonly board: Board;
-  readonly name: string;
-  readonly isST: boolean;
+export interface InstrumentInfo extends Pick<Instrument, 'symbol' | 'code' | 'exchange' | 'board' | 'name' | 'isST'> {
   /** Lot rule of the board: at least minQty, then in steps of step. */
   readonly lot: LotRule;
   /** Largest single order, by pricing. */

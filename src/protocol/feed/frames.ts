@@ -8,6 +8,7 @@
  * included) is at most 64 KiB. 64-bit integers are two's-complement i64 / u64, decoded into
  * JavaScript numbers and required to be safe integers (|v| ≤ 2^53 − 1).
  */
+import { Phase } from '../../core/sessions.ts';
 import type { Micros } from '../../core/clock.ts';
 import { TriquantError } from '../../core/errors.ts';
 import type { Money, Price, Qty } from '../../core/units.ts';
@@ -50,19 +51,11 @@ export const MessageType = {
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
-/** Trading phase of an instrument; the wire carries the u8 code from `PHASE_CODE`. */
-export const TradingPhase = {
-  PRE_OPEN: 'PRE_OPEN',
-  OPENING_CALL: 'OPENING_CALL',
-  OPENING_CALL_NO_CANCEL: 'OPENING_CALL_NO_CANCEL',
-  PRE_CONTINUOUS: 'PRE_CONTINUOUS',
-  CONTINUOUS: 'CONTINUOUS',
-  LUNCH_BREAK: 'LUNCH_BREAK',
-  CLOSING_CALL: 'CLOSING_CALL',
-  AFTER_HOURS_FIXED: 'AFTER_HOURS_FIXED',
-  CLOSED: 'CLOSED',
-  HALTED: 'HALTED',
-} as const;
+/**
+ * Trading phase of an instrument: the core session phases plus HALTED (a trading halt, which
+ * the session table cannot know). The wire carries the u8 code from `PHASE_CODE`.
+ */
+export const TradingPhase = { ...Phase, HALTED: 'HALTED' } as const;
 export type TradingPhase = (typeof TradingPhase)[keyof typeof TradingPhase];
 
 /** Phase code table (u8). 0 is never valid. */
