@@ -182,17 +182,7 @@ export class Gateway {
   }
 
   private registerMetrics(registry: Registry) {
-    const feedGauge = (name: string, help: string, read: (s: ReturnType<FeedClient['stats']>) => number) =>
-      new Gauge({
-        name, help, labelNames: ['feed'] as const, registers: [registry],
-        collect: () => {
-          for (const client of this.clients) {
-            const stats = client.stats();
-            gauges[name]?.set({ feed: stats.feed }, read(stats));
-          }
-        },
-      });
-    const gauges: Record<string, Gauge<'feed'>> = {};
+    const clients = this.clients;
     for (const [name, help, read] of [
       ['triquant_gateway_feed_connected', '1 while the feed is logged on', (s) => (s.loggedOn ? 1 : 0)],
       ['triquant_gateway_feed_paused', '1 while reading is paused by backpressure', (s) => (s.paused ? 1 : 0)],
@@ -203,7 +193,16 @@ export class Gateway {
       ['triquant_gateway_feed_decode_errors', 'Malformed frames skipped and fatal framing errors', (s) => s.malformed + s.framingErrors],
       ['triquant_gateway_feed_duplicates', 'Duplicate messages dropped', (s) => s.duplicates],
     ] as const satisfies ReadonlyArray<readonly [string, string, (s: ReturnType<FeedClient['stats']>) => number]>) {
-      gauges[name] = feedGauge(name, help, read);
+      new Gauge({
+        name, help, labelNames: ['feed'] as const, registers: [registry],
+        // Read on scrape, from the clients' own counters: nothing to keep in step.
+        collect() {
+          for (const client of clients) {
+            const stats = client.stats();
+            this.set({ feed: stats.feed }, read(stats));
+          }
+        },
+      });
     }
     return {
       ticksIn: new Counter({ name: 'triquant_gateway_ticks_in_total', help: 'Market-data messages received from feeds', labelNames: ['feed', 'type'] as const, registers: [registry] }),

@@ -57,10 +57,11 @@ test('every simulator tick reaches Redis exactly once and in order, through cuts
   let dataFrames = 0;
   const proxy = await TcpProxy.start({ targetPort: feedPort, dropFrame: (f) => f.seq !== undefined && ++dataFrames % 29 === 0 });
   const connection = new RedisConnection({ mode: 'standalone', url: redis.url, keyPrefix: PREFIX });
+  const registry = new Registry();
   const gateway = new Gateway({
     feeds: [{ name: 'sim', host: '127.0.0.1', port: proxy.port, channels: CHANNELS }],
     clientId: 'e2e', startAt: 'earliest', connection, slotGroups: 4, streamMaxLen: 1_000_000, compression: 'none',
-    bufferMaxTicks: 1_000_000, overflowPolicy: 'backpressure', clock, registry: new Registry(), logger: silentLogger,
+    bufferMaxTicks: 1_000_000, overflowPolicy: 'backpressure', clock, registry, logger: silentLogger,
   });
   try {
     await gateway.start();
@@ -112,6 +113,10 @@ test('every simulator tick reaches Redis exactly once and in order, through cuts
     assert.ok(feed.malformed >= 2, `malformed frames counted (${feed.malformed})`);
     assert.equal(feed.unrecoverableMessages, 0);
     assert.ok(gateway.stats().publisher.outages > 0, 'the Redis crash was noticed');
+    const metrics = await registry.metrics();
+    assert.match(metrics, new RegExp(`^triquant_gateway_feed_gaps\\{feed="sim"\\} ${feed.gaps}$`, 'm'));
+    assert.match(metrics, new RegExp(`^triquant_gateway_feed_decode_errors\\{feed="sim"\\} [1-9]`, 'm'));
+    assert.match(metrics, /^triquant_gateway_ticks_in_total\{feed="sim",type="snapshot"\} [1-9]/m);
   } finally {
     await gateway.close();
     await connection.close();
