@@ -2,18 +2,24 @@
 # Installs the system packages triquant's tests and `triquant up` need, on a Debian machine.
 # Shared by developers and CI (.ci/run). Safe to run again: it installs only what is missing.
 #
-# Today: redis-server (Redis Streams; tests start their own servers on free ports).
+# - redis-server: Redis Streams (tests start their own servers on free ports; `triquant up`
+#   starts a private one under dataDir).
+# - a JDK and Maven: the QuickFIX/J interoperability tests (jars from Maven Central, fetched
+#   by scripts/fetch-quickfixj.sh).
+# - chromium: the dashboard's browser test drives Debian's Chromium with playwright-core.
 # Node: the project runs on the Node 24 binary that `npm ci` installs from the `node`
 # package, so the machine only needs some npm to bootstrap it.
-# Later issues add Kafka (jars from Maven Central) and Chromium (Debian package) here.
 set -euo pipefail
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 if ((${#missing[@]} == 0)); then
-  echo "provision: nothing to install (redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'))"
+  echo "provision: nothing to install (redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'), $(chromium --version 2>/dev/null | head -1))"
   exit 0
 fi
 
