@@ -27,6 +27,14 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard page's script runs in the browser.
+    files: ['src/monitor/web/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: { document: 'readonly', window: 'readonly', Node: 'readonly', EventSource: 'readonly', fetch: 'readonly' },
+    },
+  },
+  {
     files: ['bin/**/*.js', 'eslint.config.js'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },
