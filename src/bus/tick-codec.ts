@@ -21,7 +21,9 @@
  * format straight from the feed messages into one reused buffer: no intermediate `Tick`
  * objects, no BigInt per 64-bit field (the generated encoder's int64 path). Its output is
  * byte-for-byte what `MarketDataBatch.encode(...).finish()` writes for the same messages (the
- * tests compare the two on random messages); decoding uses the generated code.
+ * tests compare the two on random messages); decoding uses the generated code. `appendFrame`
+ * writes the same bytes straight from a feed frame, so the gateway never decodes ticks only
+ * to encode them again.
  *
  * Mapping from the feed (src/protocol/feed/frames.ts): receive time = the batch's
  * `receivedAt`; trailing empty book levels (price 0, qty 0, orders 0) are left out and
@@ -34,7 +36,7 @@ import { TriquantError } from '../core/errors.ts';
 import { Side } from '../protocol/gen/triquant/v1/common.ts';
 import { MarketDataBatch, Tick, Trade } from '../protocol/gen/triquant/v1/market_data.ts';
 import type { Level } from '../protocol/gen/triquant/v1/market_data.ts';
-import { AGGRESSOR_BY_CODE, AGGRESSOR_CODE, BOOK_LEVELS, PHASE_BY_CODE, PHASE_CODE } from '../protocol/feed/frames.ts';
+import { AGGRESSOR_BY_CODE, AGGRESSOR_CODE, BOOK_LEVELS, HEADER_BYTES, MessageType, PHASE_BY_CODE, PHASE_CODE, SNAPSHOT_BODY_BYTES, SNAPSHOT_LEVEL_BYTES, SYMBOL_BYTES, TRADE_BODY_BYTES } from '../protocol/feed/frames.ts';
 import type { BookLevel, SnapshotMessage, TradeMessage } from '../protocol/feed/frames.ts';
 
 export const FIELD_TYPE = 't';
@@ -314,6 +316,21 @@ export class MarketDataBatchWriter {
     }
   }
 
+  /**
+   * Appends the message held by a feed frame (`buf[offset…]`, header included) straight from
+   * its wire bytes: the same bytes `append(decode(frame))` writes, without decoding. The frame
+   * must have passed the feed decoder's checks (a `DataFrame`): known type and length, known
+   * phase or aggressor code, printable symbol, 64-bit fields in the safe-integer range. A frame
+   * whose type or length is wrong throws TickCodecError with nothing written.
+   */
+  appendFrame(buf: Uint8Array, offset: number, receiveTimeUs: Micros): void {
+    const type = buf[offset + 3];
+    const length = (buf[offset + 4]! | (buf[offset + 5]! << 8) | (buf[offset + 6]! << 16)) + buf[offset + 7]! * 0x1000000;
+    if (type === MessageType.SNAPSHOT && length === SNAPSHOT_BODY_BYTES) this.snapshotFrame(buf, offset + HEADER_BYTES, receiveTimeUs);
+    else if (type === MessageType.TRADE && length === TRADE_BODY_BYTES) this.tradeFrame(buf, offset + HEADER_BYTES, receiveTimeUs);
+    else throw new TickCodecError(`not a snapshot or trade frame (type 0x${String(type?.toString(16))}, body ${length} bytes)`);
+  }
+
   /** Appends `publish_time_us` (field 3; nothing for 0). */
   publishTime(us: Micros): void {
     this.ensure(16);
@@ -438,6 +455,156 @@ export class MarketDataBatchWriter {
     this.pos = pos;
     this.close(body, 1);
   }
+
+  /** `snapshot()` from the wire body at `o` (field order and presence rules as there). */
+  private snapshotFrame(src: Uint8Array, o: number, receiveTimeUs: Micros): void {
+    this.ensure(1_200);
+    const dv = viewOf(src);
+    const body = this.open(TAG_TICKS, 2);
+    const buf = this.buf;
+    let pos = wireSymbol(buf, body, src, o + 10);
+    const channel = dv.getUint16(o, true);
+    if (channel !== 0) {
+      buf[pos++] = 16;
+      pos = putVarint64(buf, pos, channel, 0);
+    }
+    pos = wire64Field(buf, pos, 24, dv, o + 2);
+    pos = wire64Field(buf, pos, 32, dv, o + 26);
+    pos = int64Field(buf, pos, 40, receiveTimeUs);
+    buf[pos++] = 48;
+    buf[pos++] = src[o + 34]!; // phase code 1..10: never 0, one varint byte
+    pos = wire64Field(buf, pos, 56, dv, o + 35);
+    pos = wire64Field(buf, pos, 64, dv, o + 43);
+    pos = wire64Field(buf, pos, 72, dv, o + 51);
+    pos = wire64Field(buf, pos, 80, dv, o + 59);
+    pos = wire64Field(buf, pos, 88, dv, o + 67);
+    pos = wire64Field(buf, pos, 96, dv, o + 91);
+    pos = wire64Field(buf, pos, 104, dv, o + 99);
+    pos = wireLevels(buf, pos, 114, dv, o + 107);
+    pos = wireLevels(buf, pos, 122, dv, o + 107 + BOOK_LEVELS * SNAPSHOT_LEVEL_BYTES);
+    if ((dv.getUint32(o + 75, true) | dv.getUint32(o + 79, true)) !== 0) {
+      buf[pos++] = 128;
+      buf[pos++] = 1;
+      pos = putVarint64(buf, pos, dv.getUint32(o + 75, true), dv.getUint32(o + 79, true));
+    }
+    if ((dv.getUint32(o + 83, true) | dv.getUint32(o + 87, true)) !== 0) {
+      buf[pos++] = 136;
+      buf[pos++] = 1;
+      pos = putVarint64(buf, pos, dv.getUint32(o + 83, true), dv.getUint32(o + 87, true));
+    }
+    this.pos = pos;
+    this.close(body, 2);
+  }
+
+  /** `trade()` from the wire body at `o`. */
+  private tradeFrame(src: Uint8Array, o: number, receiveTimeUs: Micros): void {
+    this.ensure(200);
+    const dv = viewOf(src);
+    const body = this.open(TAG_TRADES, 1);
+    const buf = this.buf;
+    let pos = wireSymbol(buf, body, src, o + 10);
+    const channel = dv.getUint16(o, true);
+    if (channel !== 0) {
+      buf[pos++] = 16;
+      pos = putVarint64(buf, pos, channel, 0);
+    }
+    pos = wire64Field(buf, pos, 24, dv, o + 2);
+    pos = wire64Field(buf, pos, 32, dv, o + 26);
+    pos = int64Field(buf, pos, 40, receiveTimeUs);
+    pos = wire64Field(buf, pos, 48, dv, o + 34);
+    pos = wire64Field(buf, pos, 56, dv, o + 42);
+    const side = src[o + 50]!; // the wire code is the protobuf Side value (0 = none: left out)
+    if (side !== 0) {
+      buf[pos++] = 64;
+      buf[pos++] = side;
+    }
+    pos = wire64Field(buf, pos, 72, dv, o + 51);
+    pos = wire64Field(buf, pos, 80, dv, o + 59);
+    this.pos = pos;
+    this.close(body, 1);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transcoding from feed frames (docs/protocols/feed.md): little-endian fixed-width fields
+// become protobuf varints, read as two 32-bit halves so no 64-bit value is ever assembled.
+
+let frameView: DataView | undefined;
+let frameViewBuffer: Uint8Array | undefined;
+function viewOf(buf: Uint8Array): DataView {
+  if (buf !== frameViewBuffer) {
+    frameView = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    frameViewBuffer = buf;
+  }
+  return frameView!;
+}
+
+/** Varint of the 64-bit value hi·2^32 + lo (lo, hi as uint32: two's complement for negatives). */
+function putVarint64(buf: Uint8Array, pos: number, lo: number, hi: number): number {
+  while (hi !== 0) {
+    buf[pos++] = (lo & 0x7f) | 0x80;
+    lo = ((lo >>> 7) | (hi << 25)) >>> 0;
+    hi >>>= 7;
+  }
+  while (lo > 0x7f) {
+    buf[pos++] = (lo & 0x7f) | 0x80;
+    lo >>>= 7;
+  }
+  buf[pos++] = lo;
+  return pos;
+}
+
+/** `tag, varint` of the little-endian 64-bit field at `off`, nothing when it is 0 (implicit presence). */
+function wire64Field(buf: Uint8Array, pos: number, tag: number, dv: DataView, off: number): number {
+  let lo = dv.getUint32(off, true);
+  const hi = dv.getUint32(off + 4, true);
+  if (hi !== 0) {
+    buf[pos++] = tag;
+    return putVarint64(buf, pos, lo, hi);
+  }
+  // Below 2^32 (prices, quantities, seqs): written out here, the common case stays inlined.
+  if (lo === 0) return pos;
+  buf[pos++] = tag;
+  while (lo > 0x7f) {
+    buf[pos++] = (lo & 0x7f) | 0x80;
+    lo >>>= 7;
+  }
+  buf[pos++] = lo;
+  return pos;
+}
+
+/** The symbol field from the NUL-padded wire symbol (printable ASCII, checked by the decoder). */
+function wireSymbol(buf: Uint8Array, pos: number, src: Uint8Array, off: number): number {
+  let n = 0;
+  while (n < SYMBOL_BYTES && src[off + n] !== 0) n++;
+  if (n === 0) return pos;
+  buf[pos++] = 10;
+  buf[pos++] = n;
+  for (let i = 0; i < n; i++) buf[pos++] = src[off + i]!;
+  return pos;
+}
+
+/** Book levels from the wire (price i64, qty u64, orders u32 each), trailing empty ones left out. */
+function wireLevels(buf: Uint8Array, pos: number, tag: number, dv: DataView, off: number): number {
+  let n = BOOK_LEVELS;
+  while (n > 0) {
+    const at = off + (n - 1) * SNAPSHOT_LEVEL_BYTES;
+    if ((dv.getUint32(at, true) | dv.getUint32(at + 4, true) | dv.getUint32(at + 8, true) | dv.getUint32(at + 12, true) | dv.getUint32(at + 16, true)) !== 0) break;
+    n--;
+  }
+  for (let i = 0; i < n; i++, off += SNAPSHOT_LEVEL_BYTES) {
+    buf[pos++] = tag;
+    const lenAt = pos++;
+    pos = wire64Field(buf, pos, 8, dv, off);
+    pos = wire64Field(buf, pos, 16, dv, off + 8);
+    const orders = dv.getUint32(off + 16, true);
+    if (orders !== 0) {
+      buf[pos++] = 24;
+      pos = putVarint64(buf, pos, orders, 0);
+    }
+    buf[lenAt] = pos - lenAt - 1;
+  }
+  return pos;
 }
 
 /** The first `n` levels as repeated `Level` fields (a Level is at most 33 bytes: one length byte). */

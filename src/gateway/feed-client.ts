@@ -16,7 +16,8 @@
  *   that had data goes quiet (one heartbeat interval by default) the client sends one tail
  *   probe, RetransmitRequest(delivered + 1, MAX): the server answers NOT_YET if nothing is
  *   missing, or retransmits what was lost;
- * - delivers one batch per socket read (natural batching), messages in channel-seq order;
+ * - delivers one batch per socket read (natural batching), messages in channel-seq order, as
+ *   validated wire frames (`FrameTickBatch`: decoded only if an observer asks for `messages`);
  * - `pause()`/`resume()` stop and restart reading, for backpressure from reliable observers
  *   (TCP pushes back on the server, which cuts a consumer off only past its buffer bound; a
  *   resume then replays what was missed).
@@ -28,7 +29,8 @@ import { LiveClock } from '../core/clock.ts';
 import { TriquantError, ValidationError } from '../core/errors.ts';
 import { createLogger } from '../obs/log.ts';
 import type { Logger } from '../obs/log.ts';
-import { encode, FeedDecoder } from '../protocol/feed/codec.ts';
+import { copyDataFrame, decodeDataFrame, encode, FeedDecoder } from '../protocol/feed/codec.ts';
+import type { DataFrame } from '../protocol/feed/codec.ts';
 import { LogonRejectCode, LogoutCode, MAX_CHANNEL, MAX_CLIENT_ID_BYTES, PROTOCOL_VERSION, RetransmitRejectCode } from '../protocol/feed/frames.ts';
 import type {
   ChannelSubscription,
@@ -41,6 +43,29 @@ import type {
   RetransmitRejectMessage,
 } from '../protocol/feed/frames.ts';
 import type { MarketDataMessage, TickBatch } from './types.ts';
+
+/**
+ * A batch straight from the feed: the validated wire frames, decoded into messages only when
+ * an observer asks for `messages` (the Redis publisher transcodes the frames instead).
+ */
+export class FrameTickBatch implements TickBatch {
+  readonly feed: string;
+  readonly sessionId: number;
+  readonly receivedAt: Micros;
+  readonly frames: readonly DataFrame[];
+  private decoded: readonly MarketDataMessage[] | undefined;
+
+  constructor(feed: string, sessionId: number, receivedAt: Micros, frames: readonly DataFrame[]) {
+    this.feed = feed;
+    this.sessionId = sessionId;
+    this.receivedAt = receivedAt;
+    this.frames = frames;
+  }
+
+  get messages(): readonly MarketDataMessage[] {
+    return (this.decoded ??= this.frames.map(decodeDataFrame));
+  }
+}
 
 /** Misuse of a feed client (started twice, used after close) or a logon it could not complete. */
 export class FeedClientError extends TriquantError {
@@ -234,7 +259,7 @@ interface ChannelState {
   /** Highest seq known to exist (from data or LogonAck). */
   highestSeen: number;
   /** Messages above delivered + 1, waiting for a gap to fill. */
-  readonly pending: Map<number, MarketDataMessage>;
+  readonly pending: Map<number, DataFrame>;
   outstanding: Outstanding | undefined;
   /** When the last data message arrived, and whether one did since the last tail probe. */
   lastDataAt: Micros;
@@ -256,8 +281,8 @@ interface Connection {
   heartbeatIntervalMs: number;
   /** Subscriptions sent in the Logon, by channel. */
   subscriptions: Map<number, ChannelSubscription>;
-  /** Data delivered from the chunk being decoded. */
-  out: MarketDataMessage[];
+  /** Data delivered from the chunk being decoded (validated frames, not decoded: see FrameTickBatch). */
+  out: DataFrame[];
   error: string | undefined;
   logout: LogoutMessage | undefined;
   malformedLogged: number;
@@ -554,7 +579,7 @@ export class FeedClient {
     const conn: Connection = {
       id: this.nextConnId++,
       socket,
-      decoder: new FeedDecoder({ onMessage: (m) => this.onMessage(conn, m), onError: (e) => this.onFrameError(conn, e) }),
+      decoder: new FeedDecoder({ onMessage: (m) => this.onMessage(conn, m), onDataFrame: (f) => this.onDataFrame(conn, f), onError: (e) => this.onFrameError(conn, e) }),
       openedAt: now,
       connected: false,
       loggedOn: false,
@@ -676,7 +701,7 @@ export class FeedClient {
     this.counters.batches++;
     this.counters.delivered += messages.length;
     try {
-      this.onBatch({ feed: this.feed, sessionId: this.sessionId!, receivedAt, messages });
+      this.onBatch(new FrameTickBatch(this.feed, this.sessionId!, receivedAt, messages));
     } catch (error) {
       this.counters.callbackErrors++;
       this.log.error('feed batch callback threw; the batch counts as delivered', { feed: this.feed, messages: messages.length, error: errorText(error) });
@@ -707,12 +732,6 @@ export class FeedClient {
     if (conn.dead) return;
     this.counters.framesIn++;
     switch (m.type) {
-      case 'snapshot':
-      case 'trade':
-        this.counters.messagesIn++;
-        if (!conn.loggedOn) return this.protocolError(conn, `${m.type} before LogonAck`, true);
-        this.onDataMessage(conn, m);
-        return;
       case 'heartbeat':
         return;
       case 'logonAck':
@@ -734,6 +753,15 @@ export class FeedClient {
       default:
         this.protocolError(conn, `a server may not send ${m.type}`, false);
     }
+  }
+
+  /** A snapshot or trade (validated by the decoder, passed on as bytes). */
+  private onDataFrame(conn: Connection, f: DataFrame): void {
+    if (conn.dead) return;
+    this.counters.framesIn++;
+    this.counters.messagesIn++;
+    if (!conn.loggedOn) return this.protocolError(conn, `${f.type} before LogonAck`, true);
+    this.onDataMessage(conn, f);
   }
 
   private protocolError(conn: Connection, reason: string, fatal: boolean): void {
@@ -811,7 +839,7 @@ export class FeedClient {
     for (const ch of this.channels.values()) this.maybeRequest(conn, ch);
   }
 
-  private onDataMessage(conn: Connection, m: MarketDataMessage): void {
+  private onDataMessage(conn: Connection, m: DataFrame): void {
     const ch = this.channels.get(m.channel);
     if (ch === undefined) return this.protocolError(conn, `data on channel ${m.channel}, which is not subscribed`, false);
     const seq = m.seq;
@@ -833,7 +861,8 @@ export class FeedClient {
       ch.delivered = seq;
       if (ch.pending.size > 0) this.drainPending(conn, ch);
     } else {
-      ch.pending.set(seq, m);
+      // Its own copy: a frame held for a while must not keep its whole socket chunk alive.
+      ch.pending.set(seq, copyDataFrame(m));
       if (ch.pending.size > this.maxBufferedPerChannel) {
         this.counters.bufferOverflows++;
         this.emit({ type: 'bufferOverflow', feed: this.feed, channel: ch.channel, buffered: ch.pending.size });

@@ -15,7 +15,9 @@ import { Counter, Gauge, Histogram, type Registry } from '../obs/metrics.ts';
 import { FeedClient, type FeedClientEvent, type FeedPosition } from './feed-client.ts';
 import { ObserverDispatcher } from './observers.ts';
 import { RedisStreamPublisher, type OverflowPolicy } from './redis-publisher.ts';
+import { batchSize } from './types.ts';
 import type { MarketDataMessage, TickBatch, TickObserver } from './types.ts';
+import { dataFrameBytes, dataFrameEventTime, decodeDataFrame } from '../protocol/feed/codec.ts';
 
 export interface GatewayFeedConfig {
   name: string;
@@ -52,14 +54,38 @@ export interface GatewayStats {
 export class LatestQuoteTap implements TickObserver {
   readonly name = 'tap';
   readonly reliable = false;
-  private readonly latest = new Map<string, MarketDataMessage>();
+  /** Per symbol the latest snapshot, as a decoded message or as a copy of its frame (decoded when asked). */
+  private readonly latest = new Map<string, MarketDataMessage | Buffer>();
+  /** Symbols already taken from the batch being handled (scanned newest first). */
+  private readonly seen = new Set<string>();
 
   onBatch(batch: TickBatch): void {
-    for (const message of batch.messages) if (message.type === 'snapshot') this.latest.set(message.symbol, message);
+    const frames = batch.frames;
+    if (frames === undefined) {
+      for (const message of batch.messages) if (message.type === 'snapshot') this.latest.set(message.symbol, message);
+      return;
+    }
+    // Newest first, one snapshot per symbol; a copy into the symbol's own buffer, since a
+    // frame refers to its whole socket chunk, which must not stay alive for a quiet symbol.
+    const seen = this.seen;
+    for (let i = frames.length - 1; i >= 0; i--) {
+      const frame = frames[i]!;
+      if (frame.type !== 'snapshot') continue;
+      const symbol = frame.symbol;
+      if (seen.has(symbol)) continue;
+      seen.add(symbol);
+      const size = dataFrameBytes(frame);
+      let copy = this.latest.get(symbol);
+      if (!Buffer.isBuffer(copy) || copy.length !== size) this.latest.set(symbol, (copy = Buffer.allocUnsafe(size)));
+      frame.buf.copy(copy, 0, frame.offset, frame.offset + size);
+    }
+    seen.clear();
   }
 
   quote(symbol: string): MarketDataMessage | undefined {
-    return this.latest.get(symbol);
+    const latest = this.latest.get(symbol);
+    if (!Buffer.isBuffer(latest)) return latest;
+    return decodeDataFrame({ type: 'snapshot', buf: latest, offset: 0 });
   }
 
   symbols(): string[] {
@@ -152,11 +178,12 @@ export class Gateway {
 
   /** Counts what arrives (exactly, unlike the best-effort observers), then fans it out. */
   private readonly receive = (batch: TickBatch): void => {
-    this.ticksIn += batch.messages.length;
+    const n = batchSize(batch);
+    this.ticksIn += n;
     let trades = 0;
-    for (const message of batch.messages) if (message.type === 'trade') trades++;
+    for (const message of batch.frames ?? batch.messages) if (message.type === 'trade') trades++;
     if (trades > 0) this.metrics.ticksIn.inc({ feed: batch.feed, type: 'trade' }, trades);
-    if (batch.messages.length > trades) this.metrics.ticksIn.inc({ feed: batch.feed, type: 'snapshot' }, batch.messages.length - trades);
+    if (n > trades) this.metrics.ticksIn.inc({ feed: batch.feed, type: 'snapshot' }, n - trades);
     this.dispatcher.dispatch(batch);
   };
 
@@ -166,9 +193,14 @@ export class Gateway {
       name: 'metrics',
       reliable: false,
       onBatch: (batch: TickBatch) => {
-        const last = batch.messages[batch.messages.length - 1];
-        if (!last) return;
-        const eventTime = last.type === 'snapshot' ? last.eventTime : last.time;
+        let eventTime: number;
+        const frame = batch.frames?.at(-1);
+        if (frame !== undefined) eventTime = dataFrameEventTime(frame);
+        else {
+          const last = batch.messages.at(-1);
+          if (!last) return;
+          eventTime = last.type === 'snapshot' ? last.eventTime : last.time;
+        }
         this.metrics.feedLatency.observe(Math.max(0, batch.receivedAt - eventTime) / 1_000_000);
       },
     };

@@ -22,6 +22,7 @@ import { LiveClock } from '../core/clock.ts';
 import { TriquantError, ValidationError } from '../core/errors.ts';
 import { createLogger } from '../obs/log.ts';
 import type { Logger } from '../obs/log.ts';
+import { batchSize } from './types.ts';
 import type { TickBatch, TickObserver } from './types.ts';
 
 /** Misuse of the dispatcher (duplicate observer name, dispatch after close). */
@@ -101,7 +102,7 @@ class BatchQueue {
 
   push(batch: TickBatch): void {
     this.items.push(batch);
-    this.messages += batch.messages.length;
+    this.messages += batchSize(batch);
   }
 
   peek(): TickBatch | undefined {
@@ -112,7 +113,7 @@ class BatchQueue {
     if (this.head >= this.items.length) return undefined;
     const batch = this.items[this.head];
     this.items[this.head++] = undefined;
-    if (batch !== undefined) this.messages -= batch.messages.length;
+    if (batch !== undefined) this.messages -= batchSize(batch);
     if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
       this.head = 0;
@@ -125,7 +126,7 @@ class BatchQueue {
     if (index === 0) return this.shift();
     if (index >= this.length) return undefined;
     const [batch] = this.items.splice(this.head + index, 1);
-    if (batch !== undefined) this.messages -= batch.messages.length;
+    if (batch !== undefined) this.messages -= batchSize(batch);
     return batch;
   }
 }
@@ -233,12 +234,12 @@ export class ObserverDispatcher {
     if (this.closing) {
       this.refused++;
       if (this.refused === 1 || this.refused % 1000 === 0) {
-        this.log.error('batches dispatched after close are refused (close the feeds first)', { feed: batch.feed, messages: batch.messages.length, refused: this.refused });
+        this.log.error('batches dispatched after close are refused (close the feeds first)', { feed: batch.feed, messages: batchSize(batch), refused: this.refused });
       }
       return;
     }
     this.batches++;
-    this.messages += batch.messages.length;
+    this.messages += batchSize(batch);
     for (const slot of this.slots) {
       if (!slot.observer.reliable && slot.queue.length >= this.bestEffortQueueBatches) {
         // Drop the oldest waiting batch (never the one being handled right now).
@@ -325,7 +326,7 @@ export class ObserverDispatcher {
     const batch = index === 0 ? slot.queue.shift() : slot.queue.removeAt(index);
     if (batch === undefined) return;
     slot.stats.dropped++;
-    slot.stats.droppedMessages += batch.messages.length;
+    slot.stats.droppedMessages += batchSize(batch);
     if (slot.stats.dropped === 1 || slot.stats.dropped % 1000 === 0) {
       this.log.warn('best-effort observer is behind: oldest batches dropped', { observer: slot.observer.name, dropped: slot.stats.dropped, droppedMessages: slot.stats.droppedMessages });
     }
@@ -354,7 +355,7 @@ export class ObserverDispatcher {
           failures = 0;
           slot.queue.shift();
           slot.stats.delivered++;
-          slot.stats.deliveredMessages += batch.messages.length;
+          slot.stats.deliveredMessages += batchSize(batch);
           if (slot.observer.reliable) this.checkLowWater();
           continue;
         }
@@ -363,7 +364,7 @@ export class ObserverDispatcher {
         if (!slot.observer.reliable) {
           slot.queue.shift();
           if (slot.stats.errors <= MAX_LOGGED_BEST_EFFORT_ERRORS) {
-            this.log.warn('best-effort observer failed on a batch; skipped', { observer: slot.observer.name, feed: batch.feed, messages: batch.messages.length, errors: slot.stats.errors, error: slot.stats.lastError });
+            this.log.warn('best-effort observer failed on a batch; skipped', { observer: slot.observer.name, feed: batch.feed, messages: batchSize(batch), errors: slot.stats.errors, error: slot.stats.lastError });
           }
           continue;
         }
@@ -373,7 +374,7 @@ export class ObserverDispatcher {
         this.log.error('reliable observer failed on a batch; retrying', {
           observer: slot.observer.name,
           feed: batch.feed,
-          messages: batch.messages.length,
+          messages: batchSize(batch),
           attempt: failures,
           retryInMs: delay,
           queued: slot.queue.length,

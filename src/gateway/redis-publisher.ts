@@ -6,7 +6,9 @@
  *   of that symbol's ticks in the flush, in seq order, as a protobuf `MarketDataBatch`
  *   (`tick-codec.ts`; optional compression of the whole payload), with the entry ID
  *   `<sessionId>-<seq of its last tick>` and `MAXLEN ~ maxLen` trimming. Messages are encoded
- *   once, when their batch arrives; a flush only copies bytes.
+ *   once, when their batch arrives — straight from the feed's wire frames when the batch has
+ *   them (`MarketDataBatchWriter.appendFrame`: no decoded objects on the hot path); a flush
+ *   only copies bytes.
  * - Exactly once, whatever the batch boundaries: the publisher never writes a tick whose
  *   (session, seq) is at or below the stream's top entry. It keeps each stream's top in
  *   memory (updated by every acknowledged flush) and reads it from Redis (`XREVRANGE key + -
@@ -279,6 +281,8 @@ export class RedisStreamPublisher implements TickObserver {
   private blockedSince: number | undefined;
   private readonly writer = new MarketDataBatchWriter();
   private readonly fieldWriter = new MarketDataBatchWriter(1_024);
+  /** Where a flush's entry payloads are assembled (reused: one flush at a time). */
+  private flushBuffer: Buffer = Buffer.alloc(0);
   private readonly streams = new Map<string, StreamState>();
   private epoch = 0;
   private stamp = 0;
@@ -434,10 +438,14 @@ export class RedisStreamPublisher implements TickObserver {
   // -------------------------------------------------------------------------------------------
   // Intake
 
-  /** Validates and encodes a batch (each message once, as a `MarketDataBatch` field). */
+  /**
+   * Validates and encodes a batch (each message once, as a `MarketDataBatch` field). A batch
+   * from a feed is transcoded from its wire frames (no decoded messages are ever built).
+   */
   private prepare(batch: TickBatch): Pending | undefined {
-    const messages = batch.messages;
-    const n = messages.length;
+    const frames = batch.frames;
+    const messages = frames === undefined ? batch.messages : undefined;
+    const n = frames !== undefined ? frames.length : messages!.length;
     if (n === 0) return undefined;
     if (!Number.isSafeInteger(batch.sessionId) || batch.sessionId <= 0) {
       this.invalid(n, batch, undefined, new ValidationError(`sessionId must be a positive safe integer (got ${batch.sessionId})`));
@@ -454,12 +462,20 @@ export class RedisStreamPublisher implements TickObserver {
     const stamp = ++this.stamp;
     let count = 0;
     for (let k = 0; k < n; k++) {
-      const message = messages[k]!;
+      const frame = frames?.[k];
+      const message = frame ?? messages![k]!;
       try {
         const seq = message.seq;
         if (!Number.isSafeInteger(seq) || seq <= 0) throw new ValidationError(`seq must be a positive safe integer (got ${seq})`);
-        const stream = this.streamOf(batch.feed, message);
-        w.append(message, batch.receivedAt);
+        let stream: StreamState;
+        if (frame !== undefined) {
+          stream = this.streamOf(batch.feed, frame.symbol, frame.channel);
+          w.appendFrame(frame.buf, frame.offset, batch.receivedAt);
+        } else {
+          const m = message as FeedMarketData;
+          stream = this.streamOf(batch.feed, m.symbol, m.channel);
+          w.append(m, batch.receivedAt);
+        }
         streams[count] = stream;
         seqs[count] = seq;
         trades[count] = message.type === 'trade' ? 1 : 0;
@@ -475,7 +491,7 @@ export class RedisStreamPublisher implements TickObserver {
           range.count++;
         }
       } catch (error) {
-        this.invalid(1, batch, message, error);
+        this.invalid(1, batch, message as { channel: number; seq: number; symbol: string }, error);
       }
     }
     if (count === 0) return undefined;
@@ -483,7 +499,7 @@ export class RedisStreamPublisher implements TickObserver {
     return { feed: batch.feed, sessionId: batch.sessionId, receivedAt: batch.receivedAt, count, streams, seqs, trades, offsets, data, distinct, channels, bytes: data.length };
   }
 
-  private invalid(ticks: number, batch: TickBatch, message: FeedMarketData | undefined, error: unknown): void {
+  private invalid(ticks: number, batch: TickBatch, message: { channel: number; seq: number; symbol: string } | undefined, error: unknown): void {
     this.counts.errors += ticks;
     this.counts.dropped += ticks;
     this.metrics.errors.inc({ kind: 'invalid' }, ticks);
@@ -497,8 +513,7 @@ export class RedisStreamPublisher implements TickObserver {
   }
 
   /** The stream of a message's symbol (throws ValidationError for a bad symbol); a symbol must stay on one channel of one feed. */
-  private streamOf(feed: string, message: FeedMarketData): StreamState {
-    const symbol = message.symbol;
+  private streamOf(feed: string, symbol: string, channel: number): StreamState {
     let stream = this.streams.get(symbol);
     if (stream === undefined) {
       const key = this.keys.streamKey(symbol);
@@ -507,7 +522,7 @@ export class RedisStreamPublisher implements TickObserver {
         key,
         group: this.keys.slotGroup(symbol),
         feed,
-        channel: message.channel,
+        channel,
         known: false,
         topSession: 0,
         topSeq: 0,
@@ -518,16 +533,16 @@ export class RedisStreamPublisher implements TickObserver {
         stamp: 0,
       };
       this.streams.set(symbol, stream);
-    } else if (stream.channel !== message.channel || stream.feed !== feed) {
+    } else if (stream.channel !== channel || stream.feed !== feed) {
       this.counts.errors++;
       this.metrics.errors.inc({ kind: 'channel_conflict' });
       this.log.error('symbol seen on two feed channels: its stream IDs may collide (ticks can be dropped as duplicates)', {
         symbol,
         first: `${stream.feed}/${stream.channel}`,
-        now: `${feed}/${message.channel}`,
+        now: `${feed}/${channel}`,
       });
       stream.feed = feed;
-      stream.channel = message.channel;
+      stream.channel = channel;
     }
     return stream;
   }
@@ -676,6 +691,9 @@ export class RedisStreamPublisher implements TickObserver {
     } catch (error) {
       // The outcome may be unknown (connection lost mid-EXEC, a timeout, one cluster group
       // stored and another not): read these streams' tops before writing to them again.
+      // A command of the failed flush may still be re-sent by ioredis (a late redirect): its
+      // payload bytes must stay as they are, so the next flush gets a buffer of its own.
+      this.flushBuffer = Buffer.alloc(0);
       for (const e of entries) {
         e.stream.known = false;
         e.stream.open = undefined;
@@ -811,7 +829,12 @@ export class RedisStreamPublisher implements TickObserver {
     const publishField = fw.view();
     let total = 0;
     for (const e of entries) total += e.bytes + publishField.length;
-    const out = Buffer.allocUnsafe(total);
+    // One buffer for all flushes: allocating ~1 MB per flush made the garbage collector run a
+    // full mark-compact several times a second (external memory pressure). Safe because the
+    // previous flush succeeded (every command has its reply: ioredis will not serialise its
+    // arguments again); after a failed flush `write` drops the buffer instead.
+    if (this.flushBuffer.length < total) this.flushBuffer = Buffer.allocUnsafe(Math.max(total, this.flushBuffer.length * 2));
+    const out = this.flushBuffer;
     let pos = 0;
     const commands: [string, ...(string | Buffer)[]][] = new Array(entries.length);
     for (let k = 0; k < entries.length; k++) {

@@ -4,6 +4,7 @@
  * publisher writes it as one pipeline.
  */
 import type { Micros } from '../core/clock.ts';
+import type { DataFrame } from '../protocol/feed/codec.ts';
 import type { SnapshotMessage, TradeMessage } from '../protocol/feed/frames.ts';
 
 export type MarketDataMessage = SnapshotMessage | TradeMessage;
@@ -19,8 +20,22 @@ export interface TickBatch {
   readonly sessionId: number;
   /** When the bytes were read from the socket. */
   readonly receivedAt: Micros;
-  /** In channel-sequence order within each channel, no duplicates, no gaps (gaps are filled first). */
+  /**
+   * In channel-sequence order within each channel, no duplicates, no gaps (gaps are filled first).
+   * A batch from a feed decodes these from `frames` on first access: observers on the hot path
+   * read `frames` (and count with `batchSize`) instead.
+   */
   readonly messages: readonly MarketDataMessage[];
+  /**
+   * The same messages as validated wire frames (`decodeDataFrame(frames[i])` equals
+   * `messages[i]`), when the batch came from a feed; absent in batches built from messages.
+   */
+  readonly frames?: readonly DataFrame[];
+}
+
+/** Number of messages in a batch, without decoding it. */
+export function batchSize(batch: TickBatch): number {
+  return batch.frames !== undefined ? batch.frames.length : batch.messages.length;
 }
 
 /**

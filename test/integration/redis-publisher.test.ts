@@ -43,6 +43,9 @@ import type { SnapshotMessage, TradeMessage, TradingPhase } from '../../src/prot
 import { PublisherClosedError, RedisStreamPublisher } from '../../src/gateway/redis-publisher.ts';
 import type { RedisStreamPublisherOptions } from '../../src/gateway/redis-publisher.ts';
 import type { MarketDataMessage, TickBatch } from '../../src/gateway/types.ts';
+import { FrameTickBatch } from '../../src/gateway/feed-client.ts';
+import { encodeAll, FeedDecoder } from '../../src/protocol/feed/codec.ts';
+import type { DataFrame } from '../../src/protocol/feed/codec.ts';
 import { RedisTestCluster, RedisTestServer, redisServerAvailable, startSentinel } from '../support/redis-server.ts';
 
 const SKIP = redisServerAvailable() ? false : 'redis-server is not installed';
@@ -125,6 +128,20 @@ class SyntheticFeed {
     }
     return out;
   }
+}
+
+/** The batch as the feed client hands it over: validated wire frames, never decoded (the publisher transcodes them). */
+function asFrames(batch: TickBatch): TickBatch {
+  const frames: DataFrame[] = [];
+  const decoder = new FeedDecoder({ onMessage: () => assert.fail('data frames only'), onDataFrame: (f) => frames.push(f) });
+  decoder.push(encodeAll(batch.messages));
+  return new FrameTickBatch(batch.feed, batch.sessionId, batch.receivedAt, frames);
+}
+
+/** A frame batch whose decoded messages must never be asked for (proves the publisher transcodes). */
+function undecodable(batch: TickBatch): TickBatch {
+  const frames = asFrames(batch);
+  return Object.defineProperty(frames, 'messages', { get: () => assert.fail('the publisher decoded a frame batch') });
 }
 
 function uniquePrefix(): string {
@@ -407,6 +424,28 @@ describe('RedisStreamPublisher on a standalone redis-server', { skip: SKIP }, ()
     await publisher.close();
   });
 
+  test('batches of wire frames (as from a feed) are stored byte for byte as the same messages would be, without decoding them', { timeout: 20_000 }, async (t) => {
+    const fromMessages = publisherOn(server, uniquePrefix());
+    const fromFrames = publisherOn(server, uniquePrefix());
+    t.after(() => Promise.all([fromMessages.close(), fromFrames.close()]));
+    await Promise.all([fromMessages.connection.ready, fromFrames.connection.ready]);
+    const feed = new SyntheticFeed();
+    for (let i = 0; i < 12; i++) {
+      const batch = feed.next(1 + ((i * 5) % 23));
+      accept(fromMessages, batch);
+      accept(fromFrames, undecodable(batch));
+      // The same flush boundaries for both: drain after each batch.
+      await Promise.all([fromMessages.drain(5_000), fromFrames.drain(5_000)]);
+    }
+    await assertExactlyOnce(client, fromFrames.keys, feed);
+    for (const symbol of feed.bySymbol().keys()) {
+      const a = await client.xrangeBuffer(fromMessages.keys.streamKey(symbol), '-', '+');
+      const b = await client.xrangeBuffer(fromFrames.keys.streamKey(symbol), '-', '+');
+      assert.deepEqual(b, a, `${symbol}: same IDs and payload bytes`);
+    }
+    assert.deepEqual({ ...fromFrames.stats() }, { ...fromMessages.stats() });
+  });
+
   test('one entry per symbol per flush: all its ticks in seq order, ID = last seq, payload = the generated MarketDataBatch bytes', { timeout: 20_000 }, async (t) => {
     const publisher = publisherOn(server, uniquePrefix());
     t.after(() => publisher.close());
@@ -651,7 +690,7 @@ describe('RedisConnection', { skip: SKIP }, () => {
 });
 
 describe('Redis outages', { skip: SKIP }, () => {
-  test('redis-server SIGKILLed and restarted mid-publish (AOF): every tick exactly once, in order', { timeout: 60_000 }, async () => {
+  for (const form of ['messages', 'wire frames'] as const) test(`redis-server SIGKILLed and restarted mid-publish (AOF), batches of ${form}: every tick exactly once, in order`, { timeout: 60_000 }, async () => {
     const server = await RedisTestServer.start({ appendonly: true });
     const client = new Redis({ port: server.port, host: '127.0.0.1', retryStrategy: () => 20, maxRetriesPerRequest: null });
     client.on('error', () => {});
@@ -660,7 +699,8 @@ describe('Redis outages', { skip: SKIP }, () => {
     const feed = new SyntheticFeed();
     try {
       for (let i = 0; i < 300; i++) {
-        await publisher.onBatch(feed.next(1 + (i % 9)));
+        const batch = feed.next(1 + (i % 9));
+        await publisher.onBatch(form === 'messages' ? batch : undecodable(batch));
         if (i === 100) await server.kill();
         if (i === 200) await server.restart();
         await sleep(i % 10 === 0 ? 2 : 0);

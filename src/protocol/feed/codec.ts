@@ -448,6 +448,200 @@ function parseTrade(buf: Buffer, dv: DataView, o: number, len: number): TradeMes
   };
 }
 
+// Validation without decoding: the same checks, in the same order and with the same reasons,
+// as parseSnapshot / parseTrade, but nothing is allocated (the gateway's hot path passes data
+// frames on as bytes, see DataFrame).
+
+function checkSymbol(buf: Buffer, off: number): void {
+  let n = 0;
+  while (n < SYMBOL_BYTES) {
+    const c = buf[off + n]!;
+    if (c === 0) break;
+    if (c < 0x21 || c > 0x7e) bad(`symbol byte ${n} is not printable ASCII (0x${c.toString(16)})`);
+    n++;
+  }
+  if (n === 0) bad('empty symbol');
+  for (let i = n + 1; i < SYMBOL_BYTES; i++) if (buf[off + i] !== 0) bad('symbol padding is not NUL');
+}
+
+/** The interned symbol at `off`, checked the first time it is seen. */
+function symbolAt(buf: Buffer, dv: DataView, off: number, symbols: SymbolTable): string {
+  const known = symbols.find(dv, off);
+  if (known !== undefined) return known;
+  checkSymbol(buf, off);
+  return symbols.add(buf, dv, off);
+}
+
+/** Checks a snapshot body; returns its symbol. */
+function checkSnapshot(buf: Buffer, dv: DataView, o: number, len: number, symbols: SymbolTable): string {
+  expectLength(len, SNAPSHOT_BODY_BYTES, 'snapshot');
+  if (PHASE_BY_CODE[buf[o + 34]!] === undefined) bad(`unknown phase code ${buf[o + 34]}`);
+  readU64(dv, o + 2, 'seq');
+  const symbol = symbolAt(buf, dv, o + 10, symbols);
+  readI64(dv, o + 26, 'eventTime');
+  readI64(dv, o + 35, 'lastPrice');
+  readI64(dv, o + 43, 'openPrice');
+  readI64(dv, o + 51, 'highPrice');
+  readI64(dv, o + 59, 'lowPrice');
+  readI64(dv, o + 67, 'prevClosePrice');
+  readI64(dv, o + 75, 'upperLimitPrice');
+  readI64(dv, o + 83, 'lowerLimitPrice');
+  readU64(dv, o + 91, 'volume');
+  readI64(dv, o + 99, 'turnover');
+  checkLevels(dv, o + 107, 'bids');
+  checkLevels(dv, o + 107 + BOOK_LEVELS * SNAPSHOT_LEVEL_BYTES, 'asks');
+  return symbol;
+}
+
+function checkLevels(dv: DataView, off: number, side: string): void {
+  for (let i = 0; i < BOOK_LEVELS; i++, off += SNAPSHOT_LEVEL_BYTES) {
+    // The safe-integer test on the high words alone (|v| < 2^53 ⇔ high word in −2^21..2^21−1,
+    // but −2^21 only with a non-zero low word); only the (rare) failure builds the field name.
+    const priceHi = dv.getInt32(off + 4, true);
+    if (priceHi < -0x20_0000 || priceHi > 0x1f_ffff || (priceHi === -0x20_0000 && dv.getUint32(off, true) === 0)) bad(`${side}[${i}].price outside the safe integer range`);
+    if (dv.getUint32(off + 12, true) > 0x1f_ffff) bad(`${side}[${i}].qty outside the safe integer range`);
+  }
+}
+
+/** Checks a trade body; returns its symbol. */
+function checkTrade(buf: Buffer, dv: DataView, o: number, len: number, symbols: SymbolTable): string {
+  expectLength(len, TRADE_BODY_BYTES, 'trade');
+  if (AGGRESSOR_BY_CODE[buf[o + 50]!] === undefined) bad(`unknown aggressor side code ${buf[o + 50]}`);
+  readU64(dv, o + 2, 'seq');
+  const symbol = symbolAt(buf, dv, o + 10, symbols);
+  readI64(dv, o + 26, 'time');
+  readI64(dv, o + 34, 'price');
+  readU64(dv, o + 42, 'qty');
+  readU64(dv, o + 51, 'buyOrderId');
+  readU64(dv, o + 59, 'sellOrderId');
+  return symbol;
+}
+
+/**
+ * A snapshot or trade frame, validated (exactly the checks of a full decode) but not decoded:
+ * the frame's bytes are `buf[offset, offset + frameLength)`, header included. `buf` is the
+ * chunk the frame arrived in (or a private copy when it was split across chunks): it must not
+ * be written to afterwards. `decodeDataFrame` turns it into the message; the Redis publisher
+ * transcodes the bytes without that step (src/bus/tick-codec.ts).
+ */
+export interface DataFrame {
+  readonly type: 'snapshot' | 'trade';
+  readonly channel: number;
+  readonly seq: number;
+  /** The symbol (interned by the decoder: the same string object for the same symbol). */
+  readonly symbol: string;
+  readonly buf: Buffer;
+  readonly offset: number;
+}
+
+/** Byte length of a data frame, header included. */
+export function dataFrameBytes(frame: DataFrame): number {
+  return HEADER_BYTES + (frame.type === 'snapshot' ? SNAPSHOT_BODY_BYTES : TRADE_BODY_BYTES);
+}
+
+/** A data frame with its own copy of its bytes (to keep one without keeping the chunk it came in). */
+export function copyDataFrame(frame: DataFrame): DataFrame {
+  const bytes = Buffer.from(frame.buf.subarray(frame.offset, frame.offset + dataFrameBytes(frame)));
+  return { type: frame.type, channel: frame.channel, seq: frame.seq, symbol: frame.symbol, buf: bytes, offset: 0 };
+}
+
+/** The message a data frame holds. Throws FrameError (BAD_BODY) if the bytes are not a valid frame of its type. */
+export function decodeDataFrame(frame: Pick<DataFrame, 'type' | 'buf' | 'offset'>): SnapshotMessage | TradeMessage {
+  const { buf, offset } = frame;
+  const o = offset + HEADER_BYTES;
+  try {
+    const dv = viewOf(buf);
+    return frame.type === 'snapshot' ? parseSnapshot(buf, dv, o, SNAPSHOT_BODY_BYTES) : parseTrade(buf, dv, o, TRADE_BODY_BYTES);
+  } catch (error) {
+    const detail = error instanceof BadBody ? error.detail : String(error);
+    throw new FrameError('BAD_BODY', `malformed ${frame.type} frame: ${detail}`, { fatal: false, messageType: buf[offset + 3], streamOffset: 0 });
+  }
+}
+
+/**
+ * Symbol strings by their 16 wire bytes, so a data frame's symbol costs a hash and a compare
+ * instead of a new string (open addressing, grown up to `MAX_INTERNED_SYMBOLS`, then restarted).
+ * Only symbols that passed `checkSymbol` are entered, so a hit also means a valid symbol.
+ */
+const MAX_INTERNED_SYMBOLS = 1 << 16;
+class SymbolTable {
+  private capacity = 1024;
+  private keys = new Uint32Array(this.capacity * 4);
+  private names: (string | undefined)[] = new Array<string | undefined>(this.capacity);
+  private size = 0;
+
+  /** The symbol at `off` if already known, else undefined. */
+  find(dv: DataView, off: number): string | undefined {
+    const a = dv.getUint32(off, true);
+    const b = dv.getUint32(off + 4, true);
+    const c = dv.getUint32(off + 8, true);
+    const d = dv.getUint32(off + 12, true);
+    const mask = this.capacity - 1;
+    const keys = this.keys;
+    for (let slot = hash4(a, b, c, d) & mask; ; slot = (slot + 1) & mask) {
+      const name = this.names[slot];
+      if (name === undefined) return undefined;
+      const k = slot * 4;
+      if (keys[k] === a && keys[k + 1] === b && keys[k + 2] === c && keys[k + 3] === d) return name;
+    }
+  }
+
+  /** Enters a checked symbol; returns its string. */
+  add(buf: Buffer, dv: DataView, off: number): string {
+    let n = 0;
+    while (n < SYMBOL_BYTES && buf[off + n] !== 0) n++;
+    const name = buf.toString('latin1', off, off + n);
+    if (this.size >= this.capacity / 2) {
+      if (this.capacity >= MAX_INTERNED_SYMBOLS * 2) this.reset(this.capacity);
+      else this.reset(this.capacity * 2, true);
+    }
+    this.insert(dv.getUint32(off, true), dv.getUint32(off + 4, true), dv.getUint32(off + 8, true), dv.getUint32(off + 12, true), name);
+    return name;
+  }
+
+  private insert(a: number, b: number, c: number, d: number, name: string): void {
+    const mask = this.capacity - 1;
+    let slot = hash4(a, b, c, d) & mask;
+    while (this.names[slot] !== undefined) slot = (slot + 1) & mask;
+    const k = slot * 4;
+    this.keys[k] = a;
+    this.keys[k + 1] = b;
+    this.keys[k + 2] = c;
+    this.keys[k + 3] = d;
+    this.names[slot] = name;
+    this.size++;
+  }
+
+  private reset(capacity: number, keep = false): void {
+    const oldKeys = this.keys;
+    const oldNames = this.names;
+    this.capacity = capacity;
+    this.keys = new Uint32Array(capacity * 4);
+    this.names = new Array<string | undefined>(capacity);
+    this.size = 0;
+    if (!keep) return;
+    for (let i = 0; i < oldNames.length; i++) {
+      const name = oldNames[i];
+      if (name !== undefined) this.insert(oldKeys[i * 4]!, oldKeys[i * 4 + 1]!, oldKeys[i * 4 + 2]!, oldKeys[i * 4 + 3]!, name);
+    }
+  }
+}
+
+function hash4(a: number, b: number, c: number, d: number): number {
+  let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b);
+  h = Math.imul(h ^ b ^ (h >>> 15), 0xc2b2ae35);
+  h = Math.imul(h ^ c ^ (h >>> 13), 0x85ebca6b);
+  h = Math.imul(h ^ d ^ (h >>> 16), 0xc2b2ae35);
+  return (h ^ (h >>> 15)) >>> 0;
+}
+
+/** Exchange event time of a data frame (a snapshot's eventTime, a trade's time: the same place). */
+export function dataFrameEventTime(frame: DataFrame): number {
+  const dv = viewOf(frame.buf);
+  const off = frame.offset + HEADER_BYTES + 26;
+  return dv.getInt32(off + 4, true) * TWO_32 + dv.getUint32(off, true);
+}
+
 function parseLogon(buf: Buffer, dv: DataView, o: number, len: number): LogonMessage {
   const end = o + len;
   if (len < 3) bad('logon body too short');
@@ -583,6 +777,12 @@ export interface FeedDecoderOptions {
   onError?: (error: FrameError) => void;
   /** Lower frame size bound than the protocol's 64 KiB, e.g. for client → server traffic. */
   maxFrameBytes?: number;
+  /**
+   * When set, snapshots and trades are validated but not decoded, and come out here as
+   * `DataFrame`s (in stream order with the other messages, which still go to `onMessage`).
+   * Saves the allocation of every message when the bytes are passed on, as the gateway does.
+   */
+  onDataFrame?: (frame: DataFrame) => void;
 }
 
 /**
@@ -594,6 +794,8 @@ export interface FeedDecoderOptions {
 export class FeedDecoder {
   readonly stats: FeedDecoderStats = { bytes: 0, frames: 0, malformedFrames: 0, fatalErrors: 0, handlerErrors: 0 };
   private readonly onMessage: (message: FeedMessage) => void;
+  private readonly onDataFrame: ((frame: DataFrame) => void) | undefined;
+  private readonly symbols = new SymbolTable();
   private readonly onError: ((error: FrameError) => void) | undefined;
   private readonly maxFrameBytes: number;
   /** Holds the start of a frame split across chunks. */
@@ -607,6 +809,7 @@ export class FeedDecoder {
 
   constructor(options: FeedDecoderOptions) {
     this.onMessage = options.onMessage;
+    this.onDataFrame = options.onDataFrame;
     this.onError = options.onError;
     const max = options.maxFrameBytes ?? MAX_FRAME_BYTES;
     if (!Number.isInteger(max) || max < HEADER_BYTES || max > MAX_FRAME_BYTES) {
@@ -662,7 +865,10 @@ export class FeedDecoder {
       const frameLength = this.pendingFrameLength;
       this.pendingLength = 0;
       this.pendingFrameLength = 0;
-      this.decodeFrame(this.pending, 0, frameLength);
+      // A DataFrame keeps its bytes: give it its own copy, `pending` is reused.
+      const type = this.pending[3];
+      const whole = this.onDataFrame !== undefined && (type === MessageType.SNAPSHOT || type === MessageType.TRADE) ? Buffer.from(this.pending.subarray(0, frameLength)) : this.pending;
+      this.decodeFrame(whole, 0, frameLength);
       this.offset += frameLength;
     }
 
@@ -723,6 +929,7 @@ export class FeedDecoder {
 
   private decodeFrame(buf: Buffer, pos: number, frameLength: number): void {
     const type = buf[pos + 3]!;
+    if (this.onDataFrame !== undefined && (type === MessageType.SNAPSHOT || type === MessageType.TRADE)) return this.passDataFrame(buf, pos, frameLength, type);
     let message: FeedMessage | undefined;
     try {
       message = parseBody(type, buf, viewOf(buf), pos + HEADER_BYTES, frameLength - HEADER_BYTES);
@@ -742,6 +949,41 @@ export class FeedDecoder {
       this.stats.handlerErrors++;
       this.report(
         new FrameError('HANDLER_ERROR', `message handler threw on a ${message.type}: ${error instanceof Error ? error.message : String(error)}`, {
+          fatal: false,
+          messageType: type,
+          streamOffset: this.offset,
+          cause: error,
+        }),
+      );
+    }
+  }
+
+  private passDataFrame(buf: Buffer, pos: number, frameLength: number, type: number): void {
+    const dv = viewOf(buf);
+    const o = pos + HEADER_BYTES;
+    let symbol: string;
+    try {
+      symbol = type === MessageType.SNAPSHOT ? checkSnapshot(buf, dv, o, frameLength - HEADER_BYTES, this.symbols) : checkTrade(buf, dv, o, frameLength - HEADER_BYTES, this.symbols);
+    } catch (error) {
+      const detail = error instanceof BadBody ? error.detail : String(error);
+      this.malformed('BAD_BODY', `malformed body of message type 0x${hex2(type)}: ${detail}`, type);
+      return;
+    }
+    this.stats.frames++;
+    const frame: DataFrame = {
+      type: type === MessageType.SNAPSHOT ? 'snapshot' : 'trade',
+      channel: dv.getUint16(o, true),
+      seq: dv.getUint32(o + 6, true) * TWO_32 + dv.getUint32(o + 2, true),
+      symbol,
+      buf,
+      offset: pos,
+    };
+    try {
+      this.onDataFrame!(frame);
+    } catch (error) {
+      this.stats.handlerErrors++;
+      this.report(
+        new FrameError('HANDLER_ERROR', `message handler threw on a ${frame.type}: ${error instanceof Error ? error.message : String(error)}`, {
           fatal: false,
           messageType: type,
           streamOffset: this.offset,

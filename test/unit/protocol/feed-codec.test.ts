@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { decodeAll, encode, encodeAll, encodeDataInto, encodeInto, FeedDecoder, frameLength } from '../../../src/protocol/feed/codec.ts';
+import { copyDataFrame, dataFrameBytes, dataFrameEventTime, decodeAll, decodeDataFrame, encode, encodeAll, encodeDataInto, encodeInto, FeedDecoder, frameLength } from '../../../src/protocol/feed/codec.ts';
+import type { DataFrame } from '../../../src/protocol/feed/codec.ts';
 import {
   HEADER_BYTES,
   MAX_FRAME_BYTES,
@@ -477,4 +478,126 @@ test('a bit flip anywhere in a stream never throws', () => {
     }),
     { numRuns: 500 },
   );
+});
+
+// ---------------------------------------------------------------------------------------------
+// Data frames passed on undecoded (onDataFrame)
+
+/** The decoder in data-frame mode: data frames as frames, the rest as messages, one ordered log. */
+function collectFrames(): { decoder: FeedDecoder; log: (FeedMessage | DataFrame)[]; errors: FrameError[] } {
+  const log: (FeedMessage | DataFrame)[] = [];
+  const errors: FrameError[] = [];
+  const decoder = new FeedDecoder({ onMessage: (m) => log.push(m), onDataFrame: (f) => log.push(f), onError: (e) => errors.push(e) });
+  return { decoder, log, errors };
+}
+
+function materialise(item: FeedMessage | DataFrame): FeedMessage {
+  return 'buf' in item ? decodeDataFrame(item) : item;
+}
+
+test('property: in data-frame mode any messages, any chunk split, give the same messages, in order, as a full decode', () => {
+  fc.assert(
+    fc.property(fc.array(messageArb, { minLength: 1, maxLength: 15 }), fc.array(fc.nat(), { maxLength: 30 }), (messages, cuts) => {
+      const bytes = encodeAll(messages);
+      const { decoder, log, errors } = collectFrames();
+      // Fresh chunks, as a socket delivers them (a DataFrame refers to the chunk it came in).
+      for (const chunk of split(bytes, cuts)) decoder.push(Buffer.from(chunk));
+      assert.deepEqual(errors, []);
+      assert.deepEqual(log.map(materialise), structuredClone(messages));
+      for (const item of log) {
+        if (!('buf' in item)) continue;
+        const m = decodeDataFrame(item);
+        assert.equal(item.type, m.type);
+        assert.equal(item.channel, m.channel);
+        assert.equal(item.seq, m.seq);
+        assert.equal(item.symbol, m.symbol);
+        assert.equal(dataFrameEventTime(item), m.type === 'snapshot' ? m.eventTime : m.time);
+        assert.equal(dataFrameBytes(item), frameLength(m));
+        assert.deepEqual(item.buf.subarray(item.offset, item.offset + dataFrameBytes(item)), encode(m));
+      }
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('a data frame split across chunks owns its bytes: reusing the decoder buffer later does not change it', () => {
+  const bytes = encodeAll([SNAPSHOT, TRADE, SNAPSHOT]);
+  const { decoder, log } = collectFrames();
+  for (let i = 0; i < bytes.length; i += 7) decoder.push(Buffer.from(bytes.subarray(i, i + 7)));
+  assert.deepEqual(log.map(materialise), [SNAPSHOT, TRADE, SNAPSHOT]);
+});
+
+test('fuzz: in data-frame mode a corrupted stream is judged exactly as by a full decode (same frames skipped, same reasons)', () => {
+  const bytes = encodeAll([SNAPSHOT, TRADE, { type: 'heartbeat', time: 1 }, SNAPSHOT, TRADE]);
+  fc.assert(
+    fc.property(
+      fc.array(fc.record({ at: fc.nat({ max: bytes.length - 1 }), value: fc.integer({ min: 0, max: 255 }) }), { minLength: 1, maxLength: 4 }),
+      fc.array(fc.nat(), { maxLength: 10 }),
+      (edits, cuts) => {
+        const mutated = Buffer.from(bytes);
+        for (const { at, value } of edits) mutated[at] = value;
+        const full = collect();
+        const raw = collectFrames();
+        for (const chunk of split(mutated, cuts)) {
+          full.decoder.push(chunk);
+          raw.decoder.push(Buffer.from(chunk));
+        }
+        assert.deepEqual(raw.log.map(materialise), full.messages);
+        assert.deepEqual(raw.errors.map((e) => [e.reason, e.message, e.fatal]), full.errors.map((e) => [e.reason, e.message, e.fatal]));
+        assert.deepEqual(raw.decoder.stats, full.decoder.stats);
+      },
+    ),
+    { numRuns: 1_000 },
+  );
+});
+
+test('fuzz: in data-frame mode random snapshot and trade bodies are accepted or refused exactly as by a full decode', () => {
+  fc.assert(
+    fc.property(
+      fc.constantFrom(MessageType.SNAPSHOT, MessageType.TRADE),
+      fc.oneof(fc.constant(SNAPSHOT), fc.constant(TRADE)),
+      fc.array(fc.record({ at: fc.nat({ max: SNAPSHOT_BODY_BYTES - 1 }), value: fc.integer({ min: 0, max: 255 }) }), { maxLength: 3 }),
+      (type, base, edits) => {
+        const body = Buffer.from(encode(base).subarray(HEADER_BYTES));
+        for (const { at, value } of edits) if (at < body.length) body[at] = value;
+        const frame = rawFrame(type, body);
+        const full = collect();
+        const raw = collectFrames();
+        full.decoder.push(frame);
+        raw.decoder.push(frame);
+        assert.deepEqual(raw.log.map(materialise), full.messages);
+        assert.deepEqual(raw.errors.map((e) => e.message), full.errors.map((e) => e.message));
+      },
+    ),
+    { numRuns: 2_000 },
+  );
+});
+
+test('decodeDataFrame refuses bytes that are not a valid frame of the type', () => {
+  const bytes = encode(TRADE);
+  bytes[HEADER_BYTES + 50] = 9; // unknown aggressor
+  assert.throws(() => decodeDataFrame({ type: 'trade', buf: bytes, offset: 0 }), (e: FrameError) => e.reason === 'BAD_BODY');
+});
+
+test('data-frame symbols: the same string for the same symbol, right for 70,000 distinct ones (table growth and restart)', () => {
+  const trades: TradeMessage[] = [];
+  for (let i = 0; i < 70_000; i++) trades.push({ ...TRADE, seq: i + 1, symbol: `S${i.toString(36)}.${i % 7}` });
+  trades.push({ ...TRADE, seq: 70_001, symbol: 'S0.0' }, { ...TRADE, seq: 70_002, symbol: 'S0.0' });
+  const frames: DataFrame[] = [];
+  const decoder = new FeedDecoder({ onMessage: () => assert.fail('only data frames here'), onDataFrame: (f) => frames.push(f) });
+  decoder.push(encodeAll(trades));
+  assert.equal(frames.length, trades.length);
+  for (let i = 0; i < trades.length; i++) assert.equal(frames[i]!.symbol, trades[i]!.symbol);
+  assert.ok(Object.is(frames.at(-1)!.symbol, frames.at(-2)!.symbol));
+});
+
+test('copyDataFrame keeps the frame without its chunk', () => {
+  const chunk = encodeAll([SNAPSHOT, TRADE]);
+  const frames: DataFrame[] = [];
+  new FeedDecoder({ onMessage: () => {}, onDataFrame: (f) => frames.push(f) }).push(chunk);
+  const copy = copyDataFrame(frames[1]!);
+  chunk.fill(0);
+  assert.equal(copy.buf.length, dataFrameBytes(copy));
+  assert.deepEqual(decodeDataFrame(copy), TRADE);
+  assert.deepEqual([copy.type, copy.channel, copy.seq, copy.symbol, copy.offset], ['trade', TRADE.channel, TRADE.seq, TRADE.symbol, 0]);
 });
