@@ -3,9 +3,12 @@
  * orders and the engine's events into ExecutionReports and OrderCancelRejects for the
  * session that owns each order.
  *
- * Orders are kept for the trading day (status requests and duplicate checks need them).
- * Orders are keyed by (session, ClOrdID): a resent NewOrderSingle (PossDup) that was already
- * seen is ignored, a reused ClOrdID without PossDup is rejected as a duplicate. Engine events
+ * Orders are kept for the trading day (status requests and duplicate checks need them), and
+ * so are the ClOrdIDs of rejected orders: a status request for one answers OrdStatus Rejected
+ * with the original reason, while only a ClOrdID never seen answers "unknown order"
+ * (OrdRejReason 5), which is what lets a reconnecting initiator tell "rejected" from "never
+ * received". Orders are keyed by (session, ClOrdID): a resent NewOrderSingle (PossDup) that was
+ * already seen is ignored, a reused ClOrdID without PossDup is rejected as a duplicate. Engine events
  * arrive synchronously inside `submit`/`cancel`; sending never throws back into the engine.
  */
 import type { Micros } from '../core/clock.ts';
@@ -32,6 +35,10 @@ interface MemberOrder {
   readonly symbolStyle: SymbolStyle;
   /** ClOrdID of the cancel request in flight, if any. */
   cancelClOrdId: string | undefined;
+  /** The engine's order object: still readable (final state) after the engine forgets a done order. */
+  readonly view: OrderView;
+  /** Cancelled at the end of the day (reported as Expired). */
+  expired: boolean;
 }
 
 export interface FixVenueStats {
@@ -52,6 +59,8 @@ export class FixVenue implements FixApplication {
   private execSeq = 0;
   private readonly bySessionClOrdId = new Map<string, VenueOrderId>();
   private readonly byVenueId = new Map<VenueOrderId, MemberOrder>();
+  /** Rejected orders by (session, ClOrdID): their last report, for status requests and duplicate checks. */
+  private readonly rejected = new Map<string, ExecutionReport>();
   /** The member order being submitted: engine events for it arrive before `submit` returns. */
   private submitting: { session: FixAcceptorSession; order: NewOrderSingle; account: string } | undefined;
   readonly counters: FixVenueStats = {
@@ -69,12 +78,12 @@ export class FixVenue implements FixApplication {
   onNewOrderSingle(session: FixAcceptorSession, order: NewOrderSingle, message: FixMessage): void {
     this.counters.ordersReceived++;
     const key = orderKey(session, order.clOrdId);
-    if (this.bySessionClOrdId.has(key)) {
+    if (this.bySessionClOrdId.has(key) || this.rejected.has(key)) {
       if (message.possDup) {
         this.counters.duplicatesIgnored++;
         return;
       }
-      this.rejectNew(session, order, OrdRejReason.DuplicateOrder, 'DUPLICATE_CLORDID: ClOrdID already used in this session');
+      this.rejectNew(session, order, OrdRejReason.DuplicateOrder, 'DUPLICATE_CLORDID: ClOrdID already used in this session', false);
       return;
     }
     const account = order.account ?? session.targetCompId;
@@ -109,8 +118,15 @@ export class FixVenue implements FixApplication {
 
   onOrderStatusRequest(session: FixAcceptorSession, request: OrderStatusRequest): void {
     const venueId = this.bySessionClOrdId.get(orderKey(session, request.clOrdId));
-    const view = venueId === undefined ? undefined : this.market.order(venueId);
     const member = venueId === undefined ? undefined : this.byVenueId.get(venueId);
+    // The engine only looks up working orders; a filled or cancelled one is answered from the
+    // member's own reference, so a status request never calls a done order unknown.
+    const view = venueId === undefined ? undefined : (this.market.order(venueId) ?? member?.view);
+    const rejected = this.rejected.get(orderKey(session, request.clOrdId));
+    if (rejected !== undefined) {
+      this.send(session, { ...rejected, execId: this.nextExecId(), execType: ExecType.OrderStatus, transactTime: this.clock.nowMicros() });
+      return;
+    }
     if (view === undefined || member === undefined) {
       this.send(session, {
         orderId: 'NONE', execId: this.nextExecId(), execType: ExecType.OrderStatus, ordStatus: OrdStatus.Rejected,
@@ -120,7 +136,8 @@ export class FixVenue implements FixApplication {
       });
       return;
     }
-    this.send(session, this.report(view, member, ExecType.OrderStatus, this.clock.nowMicros()));
+    const report = this.report(view, member, ExecType.OrderStatus, this.clock.nowMicros());
+    this.send(session, member.expired ? { ...report, ordStatus: OrdStatus.Expired } : report);
   }
 
   /** Engine events for member orders (install with `Simulator.setMemberEvents`). */
@@ -130,6 +147,7 @@ export class FixVenue implements FixApplication {
       if (!ctx || order.clientOrderId !== ctx.order.clOrdId) return;
       const member: MemberOrder = {
         session: ctx.session, clOrdId: ctx.order.clOrdId, account: ctx.account, symbolStyle: ctx.order.instrument.style, cancelClOrdId: undefined,
+        view: order, expired: false,
       };
       this.bySessionClOrdId.set(orderKey(ctx.session, ctx.order.clOrdId), order.id);
       this.byVenueId.set(order.id, member);
@@ -152,6 +170,7 @@ export class FixVenue implements FixApplication {
       const member = this.byVenueId.get(order.id);
       if (!member) return;
       const expired = reason === 'END_OF_DAY';
+      member.expired = expired;
       const report = this.report(order, member, expired ? ExecType.Expired : ExecType.Canceled, time);
       if (reason === 'REQUESTED' && member.cancelClOrdId !== undefined) {
         this.send(member.session, { ...report, clOrdId: member.cancelClOrdId, origClOrdId: member.clOrdId });
@@ -176,15 +195,18 @@ export class FixVenue implements FixApplication {
     },
   };
 
-  private rejectNew(session: FixAcceptorSession, order: NewOrderSingle, ordRejReason: number, text: string): void {
+  private rejectNew(session: FixAcceptorSession, order: NewOrderSingle, ordRejReason: number, text: string, remember = true): void {
     this.counters.ordersRejected++;
-    this.send(session, {
+    const report: ExecutionReport = {
       orderId: 'NONE', execId: this.nextExecId(), execType: ExecType.Rejected, ordStatus: OrdStatus.Rejected,
       clOrdId: order.clOrdId, ...(order.account === undefined ? {} : { account: order.account }),
       symbol: order.instrument.symbol, symbolStyle: order.instrument.style, side: order.side, orderType: order.orderType,
       ...(order.price === undefined ? {} : { price: order.price }),
       orderQty: order.orderQty, cumQty: 0, leavesQty: 0, avgPx: 0, ordRejReason, text, transactTime: this.clock.nowMicros(),
-    });
+    };
+    // A duplicate's reject must not overwrite what the ClOrdID's own order was.
+    if (remember) this.rejected.set(orderKey(session, order.clOrdId), report);
+    this.send(session, report);
   }
 
   private report(order: OrderView, member: MemberOrder, execType: ExecutionReport['execType'], time: Micros): ExecutionReport {
