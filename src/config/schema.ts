@@ -3,6 +3,7 @@
  * validates and converts (CNY amounts to integer units), so there is one source of defaults.
  */
 import { z } from 'zod';
+import { strategiesConfigSchema } from './strategies-schema.ts';
 import { parseYuan } from '../core/units.ts';
 
 const port = z.number().int().min(0).max(65_535);
@@ -23,6 +24,81 @@ const yuanAmount = z.union([z.number(), z.string()]).transform((value, ctx) => {
 });
 const hostPort = z.strictObject({ host, port });
 const compId = z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, 'a FIX CompID: letters, digits and _ . - (at most 32)');
+
+const count = z.number().int().min(0).max(1_000_000_000);
+const symbol = z.string().regex(/^\d{6}\.(SH|SZ|BJ)$/, 'an A-share symbol such as 600000.SH');
+const accountId = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits and _ . - (at most 64)');
+
+/** Risk limits (src/core/risk/limits.ts); money in CNY here, integer 0.0001 CNY units after loading. */
+const riskLimitFields = {
+  maxOrderQty: count,
+  maxOrderNotional: yuanAmount,
+  maxOrdersPerSecond: z.number().int().min(1).max(1_000_000),
+  orderBurst: z.number().int().min(1).max(1_000_000),
+  maxDailyOrders: z.number().int().min(1).max(1_000_000_000),
+  dailyCancelReserve: count,
+  dailyCountWarningPct: z.number().int().min(1).max(100),
+  maxOpenOrders: count,
+  maxPositionQty: z.number().int().min(0),
+  maxGrossExposure: yuanAmount,
+  maxDailyLoss: yuanAmount,
+  duplicateWindowMs: z.number().int().min(0).max(86_400_000),
+  maxQuoteAgeMs: z.number().int().min(0).max(86_400_000),
+  orderRateSpikePerSecond: z.number().int().min(0).max(1_000_000),
+  fastCancelMs: z.number().int().min(1).max(86_400_000),
+  fastCancelAlertCount: count,
+  cancelRatioAlertPct: z.number().int().min(0).max(100),
+  cancelRatioMinOrders: count,
+};
+
+const executionSchema = z.strictObject({
+  host,
+  grpcPort: port,
+  metricsPort: port,
+  /** Bearer token of the Admin API; empty in paper mode = generated at start (see docs/execution.md). */
+  adminToken: z.union([z.string(), z.number()]).transform(String),
+  strategies: z.array(z.strictObject({
+    id: z.string().regex(/^(\*|[A-Za-z0-9_.-]{1,64})$/, 'a strategy id (letters, digits, _ . -) or "*"'),
+    token: z.string().min(1),
+    accounts: z.array(z.string().regex(/^(\*|[A-Za-z0-9_.-]{1,64})$/, 'an account id or "*"')).min(1),
+  })),
+  accounts: z.array(z.strictObject({
+    id: accountId,
+    cash: yuanAmount,
+    positions: z.array(z.strictObject({ symbol, quantity: z.number().int().min(0), avgCost: yuanAmount })),
+    profile: z.strictObject({
+      strategyType: z.string().min(1),
+      maxOrdersPerSecond: z.number().int().min(1).max(1_000_000),
+      maxDailyOrders: z.number().int().min(1).max(1_000_000_000),
+      softwareName: z.string().min(1),
+      softwareVersion: z.string().min(1),
+      responsiblePerson: z.string().min(1),
+    }),
+  })).min(1),
+  risk: z.strictObject({
+    limits: z.strictObject(riskLimitFields),
+    accountLimits: z.record(accountId, z.strictObject(riskLimitFields).partial()),
+    restrictedSymbols: z.array(symbol),
+  }),
+  broker: z.strictObject({
+    kind: z.enum(['fix']),
+    /** Empty: the local simulator (sim.host). */
+    host: z.string(),
+    /** 0: the local simulator's sim.fixPort. */
+    port,
+    senderCompId: compId,
+    targetCompId: compId,
+    heartBtIntSeconds: z.number().int().min(1).max(3_600),
+    reconnect: z.strictObject({ initialMs: z.number().int().min(10), maxMs: z.number().int().min(10) }),
+    reconcileTimeoutMs: z.number().int().min(100),
+  }),
+  audit: z.strictObject({
+    sync: z.enum(['normal', 'full']),
+    outboxRetention: z.number().int().min(1),
+  }),
+  /** How long the phased shutdown waits for each phase (ms). */
+  shutdownGraceMs: z.number().int().min(100),
+});
 
 export const configSchema = z.strictObject({
   mode: z.enum(['paper', 'live']),
@@ -81,11 +157,51 @@ export const configSchema = z.strictObject({
     overflowPolicy: z.enum(['backpressure', 'drop-oldest']),
     metricsPort: port,
   }),
-  execution: z.strictObject({ host, grpcPort: port }),
-  monitor: z.strictObject({ host, port }),
+  execution: executionSchema,
+  strategies: strategiesConfigSchema,
+  monitor: z.strictObject({
+    host,
+    port,
+    /** Collect and push a snapshot this often. */
+    intervalMs: z.number().int().min(100),
+    /** Points kept for the dashboard's charts. */
+    historyPoints: z.number().int().min(10).max(10_000),
+    /** The services' /metrics to read; empty: the local defaults (`triquant up` fills it in). */
+    targets: z.array(z.strictObject({ name: z.string().min(1), url: z.string().url() })),
+    /** The execution service's gRPC host:port; empty: execution.host and execution.grpcPort. */
+    execution: z.union([z.literal(''), z.string().regex(/^[^:\s]+:\d{1,5}$/, 'host:port')]),
+    alerts: z.strictObject({
+      consumerLagEntries: z.number().int().positive(),
+      redisMemoryPct: z.number().positive().max(100),
+      redisMemoryMb: z.number().positive(),
+      orderRatePct: z.number().positive().max(100),
+      dailyCountPct: z.number().positive().max(100),
+      grpcDisconnectedMs: z.number().int().positive(),
+    }),
+  }),
 }).superRefine((config, ctx) => {
   if (config.redis.mode === 'sentinel' && config.redis.sentinels.length === 0) {
     ctx.addIssue({ code: 'custom', path: ['redis', 'sentinels'], message: 'sentinel mode needs at least one sentinel' });
+  }
+  const ex = config.execution;
+  if (config.mode === 'live') {
+    if (ex.adminToken.length < 16) {
+      ctx.addIssue({ code: 'custom', path: ['execution', 'adminToken'], message: 'live mode needs an admin token of at least 16 characters (set TRIQUANT__EXECUTION__ADMIN_TOKEN)' });
+    }
+    ex.strategies.forEach((s, i) => {
+      if (s.token.length < 16) ctx.addIssue({ code: 'custom', path: ['execution', 'strategies', i, 'token'], message: 'live mode needs strategy tokens of at least 16 characters' });
+    });
+  }
+  const ids = new Set<string>();
+  ex.accounts.forEach((a, i) => {
+    if (ids.has(a.id)) ctx.addIssue({ code: 'custom', path: ['execution', 'accounts', i, 'id'], message: `account ${a.id} is listed twice` });
+    ids.add(a.id);
+  });
+  ex.strategies.forEach((s, i) => s.accounts.forEach((a, j) => {
+    if (a !== '*' && !ids.has(a)) ctx.addIssue({ code: 'custom', path: ['execution', 'strategies', i, 'accounts', j], message: `no account ${a} in execution.accounts` });
+  }));
+  if (ex.broker.reconnect.maxMs < ex.broker.reconnect.initialMs) {
+    ctx.addIssue({ code: 'custom', path: ['execution', 'broker', 'reconnect', 'maxMs'], message: 'must be at least initialMs' });
   }
   if (config.redis.mode === 'cluster' && config.redis.clusterNodes.length === 0) {
     ctx.addIssue({ code: 'custom', path: ['redis', 'clusterNodes'], message: 'cluster mode needs at least one node' });

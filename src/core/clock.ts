@@ -26,6 +26,38 @@ export class LiveClock implements Clock {
   }
 }
 
+/**
+ * Market time: a base (wall) clock shifted by the offset between the venue's clock and ours,
+ * learnt from market data (`observe(venueTime, receivedAt)`). Against a live exchange the
+ * offset is the feed latency (µs, negligible); against the accelerated simulator or a replay
+ * it is the gap between the simulated day and now, so strategies' timers, sessions and
+ * time-of-day parameters follow the market they trade. Jitter of the learnt offset never makes
+ * it run backwards; a jump of more than a second (the first tick of a simulated day) is a
+ * re-synchronisation and is taken as is.
+ */
+export class MarketTimeClock implements Clock {
+  private readonly base: Clock;
+  private offset = 0;
+  private last = 0;
+
+  constructor(base: Clock) {
+    this.base = base;
+  }
+
+  /** A tick stamped `venueTime` by the venue arrived at `receivedAt` on the base clock. */
+  observe(venueTime: Micros, receivedAt: Micros): void {
+    if (venueTime > 0 && receivedAt > 0) this.offset = venueTime - receivedAt;
+  }
+
+  nowMicros(): Micros {
+    const now = this.base.nowMicros() + this.offset;
+    if (now > this.last || this.last - now > MarketTimeClock.RESYNC_MICROS) this.last = now;
+    return this.last;
+  }
+
+  static readonly RESYNC_MICROS = 1_000_000;
+}
+
 /** A clock that moves only when told to: for tests, backtests and replays. */
 export class ManualClock implements Clock {
   private now: Micros;

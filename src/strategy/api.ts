@@ -357,7 +357,8 @@ export interface StrategySpec<Schema extends z.ZodType, S extends object> {
   create: (params: z.output<Schema>) => StrategyHooks<z.output<Schema>, S>;
 }
 
-export const STRATEGY_NAME_PATTERN = /^[a-z][a-z0-9_]{0,23}$/;
+import { STRATEGY_NAME_PATTERN } from '../config/strategies-schema.ts';
+export { STRATEGY_NAME_PATTERN };
 export const INSTANCE_ID_PATTERN = /^[A-Za-z0-9_]{1,16}$/;
 const VERSION_PATTERN = /^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$/;
 

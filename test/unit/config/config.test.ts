@@ -75,3 +75,49 @@ test('the shipped ST schedule and fees agree with the core defaults', async () =
   assert.deepEqual(config.fees, { ...DEFAULT_FEE_SCHEDULE });
   assert.ok(config.market.holidays.includes(20261001));
 });
+
+test('execution: paper defaults give one paper account with ample cash, risk limits in units, the local sim as broker', () => {
+  const config = loadConfig({ env: {} });
+  const ex = config.execution;
+  assert.equal(ex.accounts.length, 1);
+  assert.equal(ex.accounts[0]!.id, 'PAPER');
+  assert.ok(ex.accounts[0]!.cash >= 1_000_000 * 10_000);
+  assert.deepEqual(ex.strategies[0]!.accounts, ['PAPER']);
+  assert.equal(ex.risk.limits.maxOrdersPerSecond, 200);
+  assert.equal(ex.risk.limits.maxDailyOrders, 18_000);
+  assert.equal(ex.risk.limits.dailyCountWarningPct, 80);
+  assert.equal(ex.risk.limits.maxDailyLoss, 500_000 * 10_000);
+  assert.equal(ex.broker.port, 0);
+  assert.equal(ex.broker.senderCompId, 'TRIQUANT');
+  assert.equal(ex.adminToken, '');
+});
+
+test('execution: live mode needs real tokens; strategies must name configured accounts', () => {
+  assertConfigError(() => loadConfig({ env: { TRIQUANT__MODE: 'live' } }), 'execution.adminToken', /16 characters/);
+  assertConfigError(
+    () => loadConfig({ env: { TRIQUANT__MODE: 'live', TRIQUANT__EXECUTION__ADMIN_TOKEN: 'x'.repeat(20) } }),
+    'execution.strategies.0.token', /16 characters/,
+  );
+  assertConfigError(
+    () => loadConfig({ env: {}, file: userFile('execution:\n  strategies:\n    - { id: s1, token: t, accounts: [NOPE] }\n') }),
+    'execution.strategies.0.accounts.0', /no account NOPE/,
+  );
+  assertConfigError(() => loadConfig({ env: {}, file: userFile('execution:\n  risk:\n    limits:\n      maxOrderQty: -1\n') }), 'execution.risk.limits.maxOrderQty', /.+/);
+  assertConfigError(() => loadConfig({ env: {}, file: userFile('execution:\n  audit:\n    sync: sometimes\n') }), 'execution.audit.sync', /.+/);
+});
+
+test('execution: accounts with positions and per-account limits convert CNY to units', () => {
+  const config = loadConfig({
+    env: { TRIQUANT__EXECUTION__ADMIN_TOKEN: '12345' },
+    file: userFile(
+      'execution:\n  accounts:\n    - id: A1\n      cash: "1000.50"\n      positions: [{ symbol: 600036.SH, quantity: 500, avgCost: "38.12" }]\n' +
+        '      profile: { strategyType: t, maxOrdersPerSecond: 10, maxDailyOrders: 5000, softwareName: s, softwareVersion: "1", responsiblePerson: p }\n' +
+        '  strategies: [{ id: "*", token: tok, accounts: ["*"] }]\n  risk:\n    accountLimits: { A1: { maxDailyLoss: 1000 } }\n',
+    ),
+  });
+  const account = config.execution.accounts[0]!;
+  assert.equal(account.cash, 10_005_000);
+  assert.equal(account.positions[0]!.avgCost, 381_200);
+  assert.equal(config.execution.risk.accountLimits.A1!.maxDailyLoss, 10_000_000);
+  assert.equal(config.execution.adminToken, '12345', 'a numeric-looking token stays a string');
+});
