@@ -10,6 +10,7 @@ import { createLogger } from '../obs/log.ts';
 import { createServiceRegistry, startMetricsServer } from '../obs/metrics.ts';
 import { Gateway, type GatewayFeedConfig } from '../gateway/gateway.ts';
 import { shutdownInPhases, untilStopped } from './run.ts';
+import { FEED_CHANNEL } from '../sim/simulator.ts';
 import { EXIT_OK } from './exit-codes.ts';
 import { parsePort, parsePositive } from './parse.ts';
 
@@ -43,9 +44,14 @@ export function configureGatewayCommand(cmd: Command): Command {
 
 export async function runGateway(options: GatewayCommandOptions, config: Config): Promise<number> {
   const log = createLogger({ level: config.logLevel, component: 'gateway' });
-  const feeds = options.feed ?? config.gateway.feeds;
+  // No feeds configured: the local simulator's feed (config default.yaml says so), if its port is known.
+  const feeds =
+    options.feed ??
+    (config.gateway.feeds.length > 0 || config.sim.feedPort === 0
+      ? config.gateway.feeds
+      : [{ name: 'sim', host: config.sim.host, port: config.sim.feedPort, channels: [FEED_CHANNEL.SSE, FEED_CHANNEL.SZSE, FEED_CHANNEL.BSE] }]);
   if (feeds.length === 0) {
-    throw new ConfigError('gateway.feeds', 'no feed configured: list feeds in gateway.feeds or pass --feed host:port (e.g. the port `triquant sim` logs)');
+    throw new ConfigError('gateway.feeds', 'no feed configured: list feeds in gateway.feeds, set sim.feedPort to the local simulator\'s port, or pass --feed host:port (e.g. the port `triquant sim` logs)');
   }
   const redisMode = options.redisUrl ? 'standalone' : config.redis.mode;
   if (redisMode === 'embedded') {

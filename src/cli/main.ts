@@ -12,6 +12,11 @@ import { configureSimCommand, runSim, type SimCommandOptions } from './sim.ts';
 import { runUp } from './up.ts';
 import { parsePositive } from './parse.ts';
 import { configureGatewayCommand, runGateway, type GatewayCommandOptions } from './gateway.ts';
+import { configureAuditCommand, runAudit } from './audit.ts';
+import { configureStrategyCommand, runStrategy, type StrategyCommandOptions } from './strategy.ts';
+import { configureMonitorCommand, runMonitor, type MonitorCommandOptions } from './monitor.ts';
+import { configureExecutionCommand, runExecution, type ExecutionCommandOptions } from './execution.ts';
+import { configureKillSwitchCommand, runKillSwitch, type KillSwitchAction, type KillSwitchOptions } from './kill-switch.ts';
 
 export interface CliIo {
   out: (text: string) => void;
@@ -28,21 +33,8 @@ const defaultIo: CliIo = {
  * (undefined: the Kafka/history issue, not filed yet).
  */
 const PLANNED: ReadonlyArray<{ name: string; summary: string; issue?: number; configure?: (cmd: Command) => void }> = [
-  { name: 'strategy', summary: 'run strategy instances, one OS process each', issue: 5 },
-  { name: 'execution', summary: 'run the risk & execution service (gRPC server, pre-trade risk, FIX routing)', issue: 6 },
-  { name: 'monitor', summary: 'run the monitoring dashboard and Prometheus metrics', issue: 7 },
   { name: 'replay', summary: 'replay archived market data into the live pipeline' },
   { name: 'backtest', summary: 'run a strategy over archived market data in one process' },
-  {
-    name: 'audit',
-    summary: 'query, export (CSV, JSON) and verify the audit journal',
-    issue: 6,
-  },
-  {
-    name: 'kill-switch',
-    summary: 'show or change the trading state (ACTIVE, REDUCING, HALTED)',
-    issue: 6,
-  },
 ];
 
 export async function main(argv: string[], io: CliIo = defaultIo): Promise<number> {
@@ -77,7 +69,7 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
 
   program
     .command('up')
-    .description('run the whole system on this machine; today: the simulator (gateway, strategies, execution and monitor are not built yet)')
+    .description('run the whole system on this machine: simulator, gateway, execution, the configured strategies and the dashboard, each its own process (paper trading)')
     .option('--duration <seconds>', 'stop by itself after this many seconds', parsePositive)
     .option('--summary-json <file>', 'write a JSON summary of the run to this file')
     .action(async (options: { duration?: number; summaryJson?: string }) => {
@@ -95,6 +87,39 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
   ).action(async (options: SimCommandOptions) => {
     exitCode = await runSim(options, config());
   });
+
+  configureStrategyCommand(
+    program.command('strategy').description('run the configured strategy instances, one OS process each, restarted from their checkpoints'),
+  ).action(async (options: StrategyCommandOptions) => {
+    exitCode = await runStrategy(options, config());
+  });
+
+  configureMonitorCommand(
+    program.command('monitor').description('run the monitoring dashboard (live web page, alerts, kill switch) over the services\' metrics, Redis and the Admin API'),
+  ).action(async (options: MonitorCommandOptions) => {
+    exitCode = await runMonitor(options, config());
+  });
+
+  configureExecutionCommand(
+    program
+      .command('execution')
+      .description('run the risk & execution service: gRPC for strategies, pre-trade risk, OMS, FIX routing, kill switch, audit journal'),
+  ).action(async (options: ExecutionCommandOptions) => {
+    exitCode = await runExecution(options, config());
+  });
+
+  configureKillSwitchCommand(
+    program.command('kill-switch').description('show or change the trading state (ACTIVE, REDUCING, HALTED) of the execution service'),
+  ).action(async (action: KillSwitchAction, options: KillSwitchOptions) => {
+    exitCode = await runKillSwitch(action, options, config(), io);
+  });
+
+  configureAuditCommand(
+    program.command('audit').description('query, export (CSV, JSON) and verify the hash-chained audit journal'),
+    async (options) => {
+      exitCode = await runAudit(options, config(), io);
+    },
+  );
 
   program
     .command('config')

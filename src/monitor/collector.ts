@@ -18,7 +18,7 @@ import { diffAlerts, evaluateAlerts, type Alert, type AlertThresholds } from './
 export const METRIC = {
   ticksIn: 'triquant_gateway_ticks_in_total',
   ticksOut: 'triquant_gateway_redis_ticks_out_total',
-  strategyTicks: 'triquant_strategy_ticks_total',
+  strategyHandled: 'triquant_strategy_instance_handled',
   strategyUp: 'triquant_strategy_instance_up',
   strategyCrashLoop: 'triquant_strategy_instance_crash_loop',
   orders: 'triquant_execution_orders_total',
@@ -28,9 +28,12 @@ export const METRIC = {
   dailyCount: 'triquant_execution_daily_count',
   dailyLimit: 'triquant_execution_daily_limit',
   rateLimit: 'triquant_execution_rate_limit',
+  ordersFilled: 'triquant_execution_orders_filled_total',
+  realizedPnl: 'triquant_execution_realized_pnl',
+  tradingState: 'triquant_execution_trading_state',
   sessionConnected: 'triquant_execution_session_connected',
   complianceAlerts: 'triquant_execution_compliance_alerts_total',
-  brokerConnected: 'triquant_execution_broker_connected',
+  brokerState: 'triquant_execution_broker_state',
 } as const;
 
 export interface MetricsTarget {
@@ -246,7 +249,7 @@ export class MonitorCollector {
 
     const ticksIn = sumOf(samples, METRIC.ticksIn);
     const ticksOut = sumOf(samples, METRIC.ticksOut);
-    const consumed = sumOf(samples, METRIC.strategyTicks);
+    const consumed = sumOf(samples, METRIC.strategyHandled, { what: 'ticks' });
     const marketData = {
       ticksInPerSec: counter('ticksIn', ticksIn),
       ticksOutPerSec: counter('ticksOut', ticksOut),
@@ -290,13 +293,16 @@ export class MonitorCollector {
       sessions.push({ strategy, instance, connected, downSince: this.#downSince.get(key) });
     }
     const strategies: DashboardState['strategies'] = [];
+    // The strategy host labels instances "<strategy>/<instance>".
     const crash = new Map<string, boolean>();
-    for (const sample of samples) if (sample.name === METRIC.strategyCrashLoop) crash.set(`${sample.labels.strategy}.${sample.labels.instance}`, sample.value > 0);
+    for (const sample of samples) if (sample.name === METRIC.strategyCrashLoop) crash.set(sample.labels.instance ?? '', sample.value > 0);
     for (const sample of samples) {
       if (sample.name !== METRIC.strategyUp) continue;
-      const strategy = sample.labels.strategy ?? '';
-      const instance = sample.labels.instance ?? '';
-      strategies.push({ strategy, instance, up: sample.value > 0, crashLoop: crash.get(`${strategy}.${instance}`) ?? false });
+      const key = sample.labels.instance ?? '';
+      const slash = key.indexOf('/');
+      const strategy = slash >= 0 ? key.slice(0, slash) : key;
+      const instance = slash >= 0 ? key.slice(slash + 1) : '';
+      strategies.push({ strategy, instance, up: sample.value > 0, crashLoop: crash.get(key) ?? false });
     }
 
     const denialsByReason = byLabel(samples, METRIC.denials, 'reason');
