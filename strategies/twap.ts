@@ -229,7 +229,20 @@ export default defineStrategy({
   create: (p) => ({
     onStart(ctx) {
       if (!ctx.symbols().includes(p.symbol)) ctx.subscribe(p.symbol);
+      // Without a quote yet the host may not know the market's time (a simulated or replayed
+      // day): plan on the first tick instead.
+      if (ctx.state.date !== ctx.today() && ctx.lastTick(p.symbol) === undefined) {
+        ctx.log.info('twap: waiting for the first quote to plan the slices', { symbol: p.symbol });
+        return;
+      }
       if (ctx.state.date !== ctx.today()) plan(ctx);
+      if (!ctx.state.done) armNextSlice(ctx);
+      report(ctx);
+    },
+
+    onTick(ctx, tick) {
+      if (tick.symbol !== p.symbol || ctx.state.date === ctx.today()) return;
+      plan(ctx);
       if (!ctx.state.done) armNextSlice(ctx);
       report(ctx);
     },

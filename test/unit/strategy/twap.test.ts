@@ -141,3 +141,12 @@ test('a window with no continuous trading does nothing and says so', async () =>
   assert.equal(h.submitted.length, 0);
   assert.ok(h.logs.some((l) => l.level === 'error' && /no continuous trading/.test(l.message)));
 });
+
+test('without a quote at start the slices are planned on the first tick (the market may run on another clock)', async () => {
+  const h = await StrategyHarness.start(twap, { params: { symbol: SYM, side: 'BUY', quantity: 1_000, start: '10:00', end: '10:50', slices: 5 }, start: Date.UTC(2026, 0, 5, 1, 30) * 1000 });
+  assert.equal(h.state.date, null, 'nothing planned before a quote');
+  await h.tick(SYM, { last: yuan(10) });
+  assert.notEqual(h.state.date, null, 'planned on the first tick');
+  await h.advanceTo(h.at('11:00'));
+  assert.equal(sum(h.submitted), 1_000);
+});
