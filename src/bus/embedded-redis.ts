@@ -38,7 +38,8 @@ export function redisServerInstalled(binary = process.env.REDIS_SERVER_BIN ?? 'r
   return r.status === 0 && /Redis server v=/.test(r.stdout);
 }
 
-async function freePort(): Promise<number> {
+/** A loopback TCP port that was free a moment ago (the OS picks it). */
+export async function freeLoopbackPort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const server = net.createServer();
     server.once('error', reject);
@@ -93,7 +94,7 @@ export class EmbeddedRedis {
     if (!redisServerInstalled(binary)) throw new EmbeddedRedisError(REDIS_INSTALL_HINT);
     const redis = new EmbeddedRedis(options.dir);
     mkdirSync(redis.dir, { recursive: true });
-    redis.#port = options.port ?? (await freePort());
+    redis.#port = options.port ?? (await freeLoopbackPort());
     const args = [
       '--port', String(redis.#port),
       '--bind', '127.0.0.1',

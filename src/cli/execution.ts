@@ -2,8 +2,8 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { ConfigError } from '../core/errors.ts';
 import type { Config } from '../config/schema.ts';
+import { redisOptionsFor } from './redis-options.ts';
 import { createLogger } from '../obs/log.ts';
 import { ExecutionService } from '../execution/service.ts';
 import { buildUniverse } from '../sim/universe.ts';
@@ -39,20 +39,14 @@ export function configureExecutionCommand(cmd: Command): Command {
 
 export async function runExecution(options: ExecutionCommandOptions, config: Config): Promise<number> {
   const log = createLogger({ level: config.logLevel, component: 'execution' });
-  const redisMode = options.redisUrl ? 'standalone' : config.redis.mode;
-  if (redisMode === 'embedded') {
-    throw new ConfigError('redis.mode', 'embedded Redis is started only by `triquant up`; for a standalone execution service set redis.mode and redis.url, or pass --redis-url');
-  }
+  const redis = redisOptionsFor(config, options.redisUrl, 'execution service', 'triquant-execution');
   const service = await ExecutionService.start({
     config, logger: log,
     ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
     ...(options.grpcPort !== undefined ? { grpcPort: options.grpcPort } : {}),
     ...(options.metricsPort !== undefined ? { metricsPort: options.metricsPort } : {}),
     ...(options.simFix !== undefined ? { brokerHost: options.simFix.host, brokerPort: options.simFix.port } : {}),
-    redis: {
-      mode: redisMode, url: options.redisUrl ?? config.redis.url, sentinels: config.redis.sentinels, sentinelMasterName: config.redis.sentinelMasterName,
-      clusterNodes: config.redis.clusterNodes, keyPrefix: config.redis.keyPrefix,
-    },
+    redis,
     instruments: config.mode === 'paper' ? buildUniverse() : [],
   });
   if (options.portsJson) {

@@ -10,6 +10,7 @@ import { createLogger } from '../obs/log.ts';
 import { createServiceRegistry, startMetricsServer } from '../obs/metrics.ts';
 import { Gateway, type GatewayFeedConfig } from '../gateway/gateway.ts';
 import { shutdownInPhases, untilStopped } from './run.ts';
+import { redisOptionsFor } from './redis-options.ts';
 import { FEED_CHANNEL } from '../sim/simulator.ts';
 import { EXIT_OK } from './exit-codes.ts';
 import { parsePort, parsePositive } from './parse.ts';
@@ -53,21 +54,10 @@ export async function runGateway(options: GatewayCommandOptions, config: Config)
   if (feeds.length === 0) {
     throw new ConfigError('gateway.feeds', 'no feed configured: list feeds in gateway.feeds, set sim.feedPort to the local simulator\'s port, or pass --feed host:port (e.g. the port `triquant sim` logs)');
   }
-  const redisMode = options.redisUrl ? 'standalone' : config.redis.mode;
-  if (redisMode === 'embedded') {
-    throw new ConfigError('redis.mode', 'embedded Redis is started only by `triquant up`; for a standalone gateway set redis.mode (standalone, sentinel or cluster) and redis.url, or pass --redis-url');
-  }
+  const redisOptions = redisOptionsFor(config, options.redisUrl, 'gateway', 'triquant-gateway');
   const clock = new LiveClock();
   const registry = createServiceRegistry('gateway');
-  const connection = new RedisConnection({
-    mode: redisMode,
-    url: options.redisUrl ?? config.redis.url,
-    sentinels: config.redis.sentinels,
-    sentinelMasterName: config.redis.sentinelMasterName,
-    clusterNodes: config.redis.clusterNodes,
-    keyPrefix: config.redis.keyPrefix,
-    connectionName: 'triquant-gateway',
-  });
+  const connection = new RedisConnection(redisOptions);
   const gw = config.gateway;
   const gateway = new Gateway({
     feeds, clientId: gw.clientId, startAt: gw.startAt, connection, slotGroups: gw.slotGroups, streamMaxLen: gw.streamMaxLen,

@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { ConfigError } from '../core/errors.ts';
 import type { Config } from '../config/schema.ts';
+import { redisOptionsFor } from './redis-options.ts';
 import { createLogger } from '../obs/log.ts';
 import { createServiceRegistry, startMetricsServer } from '../obs/metrics.ts';
 import {
@@ -60,15 +61,7 @@ export function strategiesSection(config: Config): StrategiesConfig {
 export function instanceSettings(plan: InstancePlan, config: Config, section: StrategiesConfig, redisUrl: string | undefined, execution: string): InstanceSettings {
   return {
     plan,
-    redis: {
-      mode: redisUrl !== undefined ? 'standalone' : config.redis.mode,
-      url: redisUrl ?? config.redis.url,
-      sentinels: config.redis.sentinels,
-      sentinelMasterName: config.redis.sentinelMasterName,
-      clusterNodes: config.redis.clusterNodes,
-      keyPrefix: config.redis.keyPrefix,
-      connectionName: `triquant-strategy-${plan.name}-${plan.instanceId}`,
-    },
+    redis: redisOptionsFor(config, redisUrl, 'strategy host', `triquant-strategy-${plan.name}-${plan.instanceId}`),
     slotGroups: config.gateway.slotGroups,
     marketData: section.marketData,
     checkpointIntervalMs: section.checkpointIntervalMs,
@@ -86,10 +79,7 @@ export async function runStrategy(options: StrategyCommandOptions, config: Confi
   const section = strategiesSection(config);
   // Everything is validated (files load, parameters pass each strategy's schema) before any process starts.
   const plans = await planInstances(section, { projectRoot: PROJECT_ROOT, ...(options.only === undefined ? {} : { only: options.only }) });
-  const redisMode = options.redisUrl !== undefined ? 'standalone' : config.redis.mode;
-  if (redisMode === 'embedded') {
-    throw new ConfigError('redis.mode', 'embedded Redis is started only by `triquant up`; for a standalone strategy host set redis.mode (standalone, sentinel or cluster) and redis.url, or pass --redis-url');
-  }
+  redisOptionsFor(config, options.redisUrl, 'strategy host', 'triquant-strategy'); // refuses embedded with the reason
   let execution: string;
   if (options.dryRun === true) execution = 'dry-run';
   else if (options.execution !== undefined) execution = options.execution;
