@@ -8,6 +8,7 @@ import { MonitorService } from '../monitor/monitor.ts';
 import type { MetricsTarget } from '../monitor/collector.ts';
 import { resolveAdminToken } from '../execution/service.ts';
 import { shutdownInPhases, untilStopped } from './run.ts';
+import { redisOptionsFor } from './redis-options.ts';
 import { EXIT_OK } from './exit-codes.ts';
 import { parsePort, parsePositive } from './parse.ts';
 
@@ -64,19 +65,8 @@ export async function runMonitor(options: MonitorCommandOptions, config: Config)
     intervalMs: m.intervalMs,
     historyPoints: m.historyPoints,
     targets,
-    ...(redisMode === 'embedded'
-      ? {}
-      : {
-          redis: {
-            mode: redisMode,
-            url: options.redisUrl ?? config.redis.url,
-            sentinels: config.redis.sentinels,
-            sentinelMasterName: config.redis.sentinelMasterName,
-            clusterNodes: config.redis.clusterNodes,
-            keyPrefix: config.redis.keyPrefix,
-            failFast: true,
-          },
-        }),
+    // Without a Redis to reach (embedded outside `triquant up`) the Redis panels stay empty.
+    ...(redisMode === 'embedded' ? {} : { redis: redisOptionsFor(config, options.redisUrl, 'monitor', 'triquant-monitor') }),
     keyPrefix: config.redis.keyPrefix,
     ...(execution !== '' && token !== undefined ? { admin: { address: execution, token } } : {}),
     accounts: config.execution.accounts.map((a) => a.id),

@@ -10,12 +10,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/schema.ts';
 import { createLogger, type Logger } from '../obs/log.ts';
-import { EmbeddedRedis, EmbeddedRedisError } from '../bus/embedded-redis.ts';
+import { EmbeddedRedis, EmbeddedRedisError, freeLoopbackPort } from '../bus/embedded-redis.ts';
 import { parsePrometheusText, sumOf, byLabel, type Sample } from '../monitor/prom-text.ts';
 import { METRIC } from '../monitor/collector.ts';
 import { untilStopped } from './run.ts';
@@ -46,17 +45,6 @@ interface RunningService {
   stopping: boolean;
   lastSamples: Sample[];
   stderrTail: string;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolvePort(port));
-    });
-  });
 }
 
 async function scrape(port: number): Promise<Sample[] | undefined> {
@@ -109,6 +97,22 @@ interface UpStatus {
 
 const TRADING_STATE_NAMES = ['ACTIVE', 'REDUCING', 'HALTED'];
 
+/**
+ * The `-c/--config FILE` of this command line, made absolute. runUp is handed the loaded
+ * Config, not the file name, so the global option is read back from argv (commander accepts
+ * `--config F`, `--config=F`, `-c F` and `-cF`).
+ */
+export function configFileOf(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') break;
+    if ((arg === '--config' || arg === '-c') && argv[i + 1] !== undefined) return resolve(argv[i + 1]!);
+    if (arg.startsWith('--config=')) return resolve(arg.slice('--config='.length));
+    if (arg.startsWith('-c') && arg.length > 2 && !arg.startsWith('--')) return resolve(arg.slice(2));
+  }
+  return undefined;
+}
+
 export async function runUp(options: UpOptions, config: Config, io: CliIo): Promise<number> {
   const log = createLogger({ level: config.logLevel, component: 'up' });
   const dataDir = resolve(config.dataDir);
@@ -127,14 +131,14 @@ export async function runUp(options: UpOptions, config: Config, io: CliIo): Prom
     log.info('embedded redis-server started', { url: redis.url, dir: redis.dir });
   }
   const ports = {
-    simFeed: config.sim.feedPort || (await freePort()),
-    simFix: config.sim.fixPort || (await freePort()),
-    simMetrics: config.sim.metricsPort || (await freePort()),
-    gatewayMetrics: config.gateway.metricsPort || (await freePort()),
-    grpc: config.execution.grpcPort || (await freePort()),
-    executionMetrics: config.execution.metricsPort || (await freePort()),
-    strategyMetrics: config.strategies.metricsPort || (await freePort()),
-    monitor: config.monitor.port || (await freePort()),
+    simFeed: config.sim.feedPort || (await freeLoopbackPort()),
+    simFix: config.sim.fixPort || (await freeLoopbackPort()),
+    simMetrics: config.sim.metricsPort || (await freeLoopbackPort()),
+    gatewayMetrics: config.gateway.metricsPort || (await freeLoopbackPort()),
+    grpc: config.execution.grpcPort || (await freeLoopbackPort()),
+    executionMetrics: config.execution.metricsPort || (await freeLoopbackPort()),
+    strategyMetrics: config.strategies.metricsPort || (await freeLoopbackPort()),
+    monitor: config.monitor.port || (await freeLoopbackPort()),
   };
   Object.assign(env, {
     TRIQUANT__SIM__FEED_PORT: String(ports.simFeed),
@@ -159,7 +163,8 @@ export async function runUp(options: UpOptions, config: Config, io: CliIo): Prom
     { name: 'strategy', args: ['strategy'], metricsPort: ports.strategyMetrics },
     { name: 'monitor', args: ['monitor'], metricsPort: ports.monitor },
   ];
-  const configFile = process.env.TRIQUANT_CONFIG;
+  // Every child must read the same file as this process, also when it came as `--config FILE`.
+  const configFile = configFileOf(process.argv) ?? (process.env.TRIQUANT_CONFIG || undefined);
   const running: RunningService[] = [];
   let errors = 0;
   let failed = false;

@@ -102,6 +102,16 @@ export interface BlotterRow {
   updatedUs: number;
 }
 
+export interface AuditRow {
+  seq: string;
+  ts: number;
+  kind: string;
+  account: string;
+  clientOrderId: string;
+  actor: string;
+  summary: string;
+}
+
 export interface PositionRow {
   account: string;
   symbol: string;
@@ -126,18 +136,39 @@ export interface DashboardState {
   totals: { orders: number; fills: number; denials: number; cancels: number; realizedPnl: number };
   denials: Array<{ reason: string; count: number }>;
   alerts: Alert[];
-  audit: Array<{ seq: string; ts: number; kind: string; account: string; clientOrderId: string; actor: string; summary: string }>;
+  audit: AuditRow[];
+  /** The latest kill-switch and limit changes, kept even when order traffic scrolls them out of the tail. */
+  auditChanges: AuditRow[];
   history: { t: number[]; ticksIn: number[]; ticksConsumed: number[]; orders: number[]; cancels: number[]; lag: number[] };
 }
 
 const STATE_NAME: Record<number, string> = { [TradingState.ACTIVE]: 'ACTIVE', [TradingState.REDUCING]: 'REDUCING', [TradingState.HALTED]: 'HALTED' };
 const STATUS_NAME = new Map<number, string>(Object.entries(OrderStatus).map(([k, v]) => [v, k]));
 const TYPE_NAME = new Map<number, string>(Object.entries(OrderType).map(([k, v]) => [v, k]));
+/** Every order status except DENIED (and UNSPECIFIED). */
+const VENUE_STATUSES = Object.values(OrderStatus).filter((v) => v !== OrderStatus.DENIED && v !== OrderStatus.UNSPECIFIED && v >= 0);
 const SIDE_NAME = new Map<number, string>(Object.entries(Side).map(([k, v]) => [v, k]));
 
 function rate(now: number, prev: { at: number; value: number } | undefined, value: number | undefined): number {
   if (value === undefined || prev === undefined || now <= prev.at) return 0;
   return Math.max(0, ((value - prev.value) * 1000) / (now - prev.at));
+}
+
+const AUDIT_CHANGE_KINDS = new Set(['TRADING_STATE', 'LIMIT_CHANGE']);
+const AUDIT_CHANGES_KEPT = 10;
+
+function auditRow(id: string, fields: string[]): AuditRow {
+  const f = new Map<string, string>();
+  for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i]!, fields[i + 1]!);
+  return {
+    seq: f.get('seq') ?? id,
+    ts: Number(f.get('ts') ?? 0),
+    kind: f.get('kind') ?? '',
+    account: f.get('account') ?? '',
+    clientOrderId: f.get('clientOrderId') ?? '',
+    actor: f.get('actor') ?? '',
+    summary: f.get('summary') ?? '',
+  };
 }
 
 function push(series: number[], value: number, max: number): void {
@@ -155,6 +186,9 @@ export class MonitorCollector {
   #alerts: Alert[] = [];
   #state: DashboardState;
   #streamKeys: string[] = [];
+  /** Last audit-tail stream id read for operator changes, and the changes kept (newest first). */
+  #auditChangesAfter = '-';
+  #auditChanges: AuditRow[] = [];
   #streamKeysAt = 0;
 
   constructor(options: CollectorOptions) {
@@ -178,6 +212,7 @@ export class MonitorCollector {
       denials: [],
       alerts: [],
       audit: [],
+      auditChanges: [],
       history: { t: [], ticksIn: [], ticksConsumed: [], orders: [], cancels: [], lag: [] },
     };
   }
@@ -366,6 +401,7 @@ export class MonitorCollector {
       denials,
       alerts,
       audit: redisPart.audit,
+      auditChanges: this.#auditChanges,
       history: h,
     };
     return this.#state;
@@ -415,20 +451,15 @@ export class MonitorCollector {
           groups.set(name, entry);
         }
       }
-      const auditRaw = (await client.xrevrange(`${this.#options.keyPrefix}:audit:tail`, '+', '-', 'COUNT', 25)) as Array<[string, string[]]>;
-      const audit = auditRaw.map(([id, fields]) => {
-        const f = new Map<string, string>();
-        for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i]!, fields[i + 1]!);
-        return {
-          seq: f.get('seq') ?? id,
-          ts: Number(f.get('ts') ?? 0),
-          kind: f.get('kind') ?? '',
-          account: f.get('account') ?? '',
-          clientOrderId: f.get('clientOrderId') ?? '',
-          actor: f.get('actor') ?? '',
-          summary: f.get('summary') ?? '',
-        };
-      });
+      const tailKey = `${this.#options.keyPrefix}:audit:tail`;
+      const auditRaw = (await client.xrevrange(tailKey, '+', '-', 'COUNT', 25)) as Array<[string, string[]]>;
+      const audit = auditRaw.map(([id, fields]) => auditRow(id, fields));
+      // Kill-switch and limit changes are read incrementally from the stream, so a burst of
+      // order traffic (a strategy retrying while halted) cannot push them out of view.
+      const since = (await client.xrange(tailKey, this.#auditChangesAfter === '-' ? '-' : `(${this.#auditChangesAfter}`, '+', 'COUNT', 5_000)) as Array<[string, string[]]>;
+      if (since.length > 0) this.#auditChangesAfter = since.at(-1)![0];
+      const changes = since.map(([id, fields]) => auditRow(id, fields)).filter((r) => AUDIT_CHANGE_KINDS.has(r.kind));
+      if (changes.length > 0) this.#auditChanges = [...changes.reverse(), ...this.#auditChanges].slice(0, AUDIT_CHANGES_KEPT);
       lengths.sort((a, b) => b.length - a.length);
       return {
         groups: [...groups.values()].sort((a, b) => a.group.localeCompare(b.group)),
@@ -451,9 +482,13 @@ export class MonitorCollector {
       new Promise<Res | undefined>((resolve) => {
         method.call(admin, request, md, { deadline: Date.now() + 2_000 }, (error: ServiceError | null, response: Res) => resolve(error ? undefined : response));
       });
-    const [state, orders, ...positions] = await Promise.all([
+    // Orders that reached the venue and the latest denials are asked for apart: a strategy
+    // retrying into the risk checks (or a halted kill switch) would otherwise fill the blotter
+    // with denials and push the working, filled and cancelled orders out of it.
+    const [state, venueOrders, deniedOrders, ...positions] = await Promise.all([
       call<object, GetTradingStateResponse>(admin.getTradingState as never, { account: '' }),
-      call<object, ListOrdersResponse>(admin.listOrders as never, { account: '', strategyId: '', statuses: [], limit: 100 }),
+      call<object, ListOrdersResponse>(admin.listOrders as never, { account: '', strategyId: '', statuses: VENUE_STATUSES, limit: 100 }),
+      call<object, ListOrdersResponse>(admin.listOrders as never, { account: '', strategyId: '', statuses: [OrderStatus.DENIED], limit: 10 }),
       ...this.#options.accounts.map((account) => call<object, ListPositionsResponse>(admin.listPositions as never, { account })),
     ]);
     void (undefined as GetLimitsResponse | undefined);
@@ -467,7 +502,7 @@ export class MonitorCollector {
       : undefined;
     return {
       trading,
-      orders: (orders?.orders ?? []).map((o) => ({
+      orders: [...(venueOrders?.orders ?? []), ...(deniedOrders?.orders ?? [])].sort((a, b) => b.updatedTimeUs - a.updatedTimeUs).map((o) => ({
         clientOrderId: o.clientOrderId,
         account: o.account,
         strategy: o.instanceId ? `${o.strategyId}.${o.instanceId}` : o.strategyId,

@@ -7,6 +7,10 @@ const $ = (id) => document.getElementById(id);
 const EXCHANGE_RATE_LIMIT = 300;
 const yuan = (units) => (units / 10000).toFixed(2);
 const int = (n) => Math.round(n).toLocaleString('en-US');
+const fmt = (n) => (n >= 10 || n === 0 ? int(n) : n.toFixed(1));
+const EXCHANGE_DAILY_LIMIT = 20000;
+// Audit summaries carry prices in 0.0001 CNY; an operator reads yuan.
+const auditText = (summary) => summary.replace(/\b(price|avgPrice)=(\d+)\b/g, (_, k, v) => `${k}=${yuan(Number(v))}`);
 const time = (us) => (us ? new Date(us / 1000).toLocaleTimeString('en-GB', { hour12: false }) : '');
 
 function el(tag, attrs, ...children) {
@@ -54,11 +58,15 @@ function lineChart(svg, series, options = {}) {
     Object.entries({ x1: 0, x2: w, y1: y, y2: y, class: 'limit' }).forEach(([k, v]) => l.setAttribute(k, String(v)));
     nodes.push(l);
   }
-  const label = document.createElementNS(ns, 'text');
-  label.setAttribute('x', '4');
-  label.setAttribute('y', '12');
-  label.textContent = `max ${int(max)} ${options.unit || ''}  ${series.map((s) => s.name).join(' / ')}`;
-  nodes.push(label);
+  // The legend is HTML next to the chart: text inside a non-uniformly scaled SVG is distorted.
+  const legend = svg.previousElementSibling;
+  if (legend && legend.classList.contains('legend')) {
+    replace(legend, [
+      ...series.map((s, i) => el('span', { class: `key l${i + 1}` }, `${s.name} ${s.values.length ? fmt(s.values[s.values.length - 1]) : ''}`)),
+      ...(limit ? [el('span', { class: 'key limit' }, `limit ${int(limit)}${options.unit || ''}`)] : []),
+      el('span', { class: 'muted' }, `scale 0–${int(max)}${options.unit || ''}`),
+    ]);
+  }
   svg.replaceChildren(...nodes);
 }
 
@@ -70,7 +78,10 @@ function render(s) {
     stateEl.textContent = `trading ${ts.global}`;
     stateEl.className = `pill ${ts.global === 'ACTIVE' ? 'pill-ok' : ts.global === 'REDUCING' ? 'pill-warn' : 'pill-bad'}`;
     stateEl.title = ts.globalActor ? `${ts.globalActor}: ${ts.globalReason}` : '';
+    const accounts = ts.accounts.filter((a) => a.state !== 'ACTIVE').map((a) => `${a.account} ${a.state}`);
+    $('ks-current').textContent = `now: ${ts.global}${accounts.length ? ` (${accounts.join(', ')})` : ''}${ts.globalActor ? ` — set by ${ts.globalActor}: ${ts.globalReason}` : ''}`;
   } else {
+    $('ks-current').textContent = 'now: unknown (execution unreachable)';
     stateEl.textContent = 'execution unreachable';
     stateEl.className = 'pill pill-bad';
   }
@@ -82,7 +93,7 @@ function render(s) {
   lineChart($('chart-ticks'), [
     { name: 'in', values: s.history.ticksIn },
     { name: 'consumed', values: s.history.ticksConsumed },
-  ], { unit: 'ticks/s' });
+  ], { unit: ' ticks/s' });
 
   // Alerts
   $('alert-count').textContent = String(s.alerts.length);
@@ -97,11 +108,14 @@ function render(s) {
       el('div', { class: a.ratePerSec >= a.rateLimit * 0.8 ? 'hot' : '', style: `width:${Math.min(100, (a.ratePerSec / scale) * 100)}%` }),
       el('span', { class: 'mark', style: `left:${(a.rateLimit / scale) * 100}%`, title: `limit ${a.rateLimit}/s` }),
       el('span', { class: 'mark', style: `left:${(EXCHANGE_RATE_LIMIT / scale) * 100}%;opacity:.5`, title: '300/s' }));
+    const dailyScale = Math.max(EXCHANGE_DAILY_LIMIT, a.dailyLimit) * 1.1;
     const daily = el('div', { class: 'bar', title: `${a.dailyCount} of ${a.dailyLimit} today` },
-      el('div', { class: a.dailyCount >= a.dailyLimit * 0.8 ? 'hot' : '', style: `width:${Math.min(100, (a.dailyCount / Math.max(1, a.dailyLimit)) * 100)}%` }));
+      el('div', { class: a.dailyCount >= a.dailyLimit * 0.8 ? 'hot' : '', style: `width:${Math.min(100, (a.dailyCount / dailyScale) * 100)}%` }),
+      el('span', { class: 'mark', style: `left:${(a.dailyLimit / dailyScale) * 100}%`, title: `account limit ${a.dailyLimit}` }),
+      el('span', { class: 'mark', style: `left:${(EXCHANGE_DAILY_LIMIT / dailyScale) * 100}%;opacity:.5`, title: '20,000 a day' }));
     return el('div', {},
-      el('div', { class: 'rate-row' }, el('strong', {}, `${a.account} `, el('span', { class: 'muted' }, a.state)), bar, el('span', {}, `${a.ratePerSec.toFixed(1)}/s of ${a.rateLimit}/s`)),
-      el('div', { class: 'rate-row' }, el('span', { class: 'muted' }, 'daily count'), daily, el('span', {}, `${int(a.dailyCount)} / ${int(a.dailyLimit)}`)));
+      el('div', { class: 'rate-row' }, el('strong', {}, `${a.account} `, el('span', { class: 'muted' }, a.state)), bar, el('span', {}, `${a.ratePerSec.toFixed(1)}/s of ${a.rateLimit}/s (300)`)),
+      el('div', { class: 'rate-row' }, el('span', { class: 'muted' }, 'daily count'), daily, el('span', {}, `${int(a.dailyCount)} / ${int(a.dailyLimit)} (20,000)`)));
   });
   replace($('rates'), rateNodes.length ? rateNodes : [el('p', { class: 'muted' }, 'no accounts trading yet')]);
   lineChart($('chart-orders'), [
@@ -111,7 +125,7 @@ function render(s) {
 
   // Consumer groups
   replace($('groups'), s.groups.map((g) => row([g.group, int(g.lag), int(g.pending), g.consumers, g.streams])));
-  lineChart($('chart-lag'), [{ name: 'total lag', values: s.history.lag }], { unit: 'entries' });
+  lineChart($('chart-lag'), [{ name: 'total lag', values: s.history.lag }], { unit: ' entries' });
 
   // Redis
   const r = s.redis;
@@ -158,7 +172,11 @@ function render(s) {
     : [el('li', { class: 'muted' }, 'none')]);
 
   // Audit tail
-  replace($('audit'), s.audit.map((a) => row([a.seq, time(a.ts), a.kind, a.account, a.clientOrderId, a.actor, a.summary])));
+  const auditRow = (a) => row([a.seq, time(a.ts), a.kind, a.account, a.clientOrderId, a.actor, auditText(a.summary)], a.kind === 'TRADING_STATE' || a.kind === 'LIMIT_CHANGE' ? 'change' : '');
+  replace($('audit'), s.audit.map(auditRow));
+  replace($('audit-changes'), (s.auditChanges || []).length
+    ? s.auditChanges.map(auditRow)
+    : [el('tr', {}, el('td', { colspan: '7', class: 'muted' }, 'no kill-switch or limit change since the monitor started'))]);
 }
 
 function connect() {

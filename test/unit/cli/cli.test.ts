@@ -29,7 +29,7 @@ test('every command has its own --help', () => {
 });
 
 test('a command not built yet says so plainly and exits non-zero', () => {
-  const { code, stderr } = triquant(['kill-switch']);
+  const { code, stderr } = triquant(['replay']);
   assert.equal(code, 3);
   assert.match(stderr, /not built yet/);
 });
@@ -95,15 +95,14 @@ test('triquant sim rejects a bad option with a clear message', () => {
   assert.match(stderr, /accelerated, real or continuous/);
 });
 
-test('triquant up runs what is built, says what is not, and writes a summary', async () => {
-  const { mkdtempSync, readFileSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
-  const file = join(mkdtempSync(join(tmpdir(), 'tq-up-')), 'summary.json');
-  const { code, stderr } = triquant(['up', '--duration', '1', '--summary-json', file]);
-  assert.equal(code, 0, stderr);
-  assert.match(stderr, /Not built yet, so not started: gateway/);
-  const summary = JSON.parse(readFileSync(file, 'utf8')) as { services: string[]; ticks_published: number };
-  assert.deepEqual(summary.services, ['sim']);
-  assert.ok(summary.ticks_published > 0);
+// `triquant up` itself (every service, trading, the summary) is test/integration/up-e2e.test.ts.
+test('triquant up explains itself and rejects bad options before starting anything', () => {
+  const help = triquant(['up', '--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /--duration <seconds>/);
+  assert.match(help.stdout, /--summary-json <file>/);
+  const bad = triquant(['up', '--frobnicate']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /unknown option '--frobnicate'/);
+  assert.equal(triquant(['up', '--duration', 'soon']).code, 2);
 });
