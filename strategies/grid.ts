@@ -53,11 +53,24 @@ const params = z.strictObject({
   lots: z.number().int().min(1).default(1),
   maxPosition: z.number().int().min(0).default(1_000),
   recenterAfterLevels: z.number().int().min(0).default(0),
+  /** After a refused order (risk denial, kill switch, venue reject), wait this long before placing again. */
+  retryAfterMs: z.number().int().min(0).max(3_600_000).default(5_000),
 });
 
 type Params = z.output<typeof params>;
-type State = { reference: number | null };
+type State = { reference: number | null; pausedUntil: number | null };
 type Ctx = StrategyContext<Params, State>;
+
+/**
+ * After a refusal the grid waits `retryAfterMs` before placing again: a halted or limited
+ * account would otherwise be sent the same levels on every tick and every cancel.
+ */
+function syncUnlessPaused(ctx: Ctx): void {
+  const paused = ctx.state.pausedUntil;
+  if (paused !== null && ctx.now() < paused) return;
+  ctx.state.pausedUntil = null;
+  sync(ctx);
+}
 
 /** One wanted resting order. */
 interface Level {
@@ -148,7 +161,7 @@ export default defineStrategy({
   version: '1.0.0',
   description: 'Grid / mean reversion around a reference price that follows fills; resting orders kept in sync',
   params,
-  state: (): State => ({ reference: null }),
+  state: (): State => ({ reference: null, pausedUntil: null }),
   create: (p) => ({
     onStart(ctx) {
       if (ctx.state.reference === null && p.reference !== undefined) ctx.state.reference = p.reference;
@@ -164,7 +177,7 @@ export default defineStrategy({
       } else if (p.recenterAfterLevels > 0 && Math.abs(tick.last - reference) >= p.recenterAfterLevels * p.stepTicks * TICK) {
         moveReference(ctx, roundToTick(tick.last), 'price left the grid');
       }
-      sync(ctx);
+      syncUnlessPaused(ctx);
     },
 
     onFill(ctx, fill) {
@@ -174,10 +187,11 @@ export default defineStrategy({
 
     onOrderUpdate(ctx, update) {
       if (update.kind === 'DENIED' || update.kind === 'REJECTED') {
-        ctx.log.warn('grid order refused', { clientOrderId: update.order.clientOrderId, reason: update.reason, detail: update.detail });
-        return; // do not re-place at once: the next tick re-syncs (no deny/re-send loop)
+        ctx.state.pausedUntil = ctx.now() + p.retryAfterMs * 1_000;
+        ctx.log.warn('grid order refused; pausing', { clientOrderId: update.order.clientOrderId, reason: update.reason, detail: update.detail, retryAfterMs: p.retryAfterMs });
+        return;
       }
-      if (update.kind === 'FILL' || update.kind === 'CANCELLED' || update.kind === 'EXPIRED') sync(ctx);
+      if (update.kind === 'FILL' || update.kind === 'CANCELLED' || update.kind === 'EXPIRED') syncUnlessPaused(ctx);
     },
 
     onStop(ctx) {

@@ -52,10 +52,8 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
       'Each command has its own --help. Docs: README.md and docs/.',
   );
 
-  const config = (): Config => {
-    const file = (program.opts<{ config?: string }>().config ?? process.env.TRIQUANT_CONFIG) || undefined;
-    return loadConfig({ file });
-  };
+  const configFile = (): string | undefined => (program.opts<{ config?: string }>().config ?? process.env.TRIQUANT_CONFIG) || undefined;
+  const config = (): Config => loadConfig({ file: configFile() });
 
   for (const planned of PLANNED) {
     const when = planned.issue === undefined ? 'the history (Kafka, replay, backtest) issue' : `issue #${planned.issue}`;
@@ -73,7 +71,8 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
     .option('--duration <seconds>', 'stop by itself after this many seconds', parsePositive)
     .option('--summary-json <file>', 'write a JSON summary of the run to this file')
     .action(async (options: { duration?: number; summaryJson?: string }) => {
-      exitCode = await runUp(options, config(), io);
+      const file = configFile();
+      exitCode = await runUp({ ...options, ...(file !== undefined ? { configFile: file } : {}) }, config(), io);
     });
 
   configureGatewayCommand(

@@ -28,6 +28,8 @@ export interface UpOptions {
   summaryJson?: string;
   /** Print the live status line every this many ms (default 2000 on a TTY, 10000 otherwise). */
   statusEveryMs?: number;
+  /** The configuration file this command loaded (`--config` or TRIQUANT_CONFIG); every child reads it too. */
+  configFile?: string;
 }
 
 interface ServiceSpec {
@@ -97,22 +99,6 @@ interface UpStatus {
 
 const TRADING_STATE_NAMES = ['ACTIVE', 'REDUCING', 'HALTED'];
 
-/**
- * The `-c/--config FILE` of this command line, made absolute. runUp is handed the loaded
- * Config, not the file name, so the global option is read back from argv (commander accepts
- * `--config F`, `--config=F`, `-c F` and `-cF`).
- */
-export function configFileOf(argv: readonly string[]): string | undefined {
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--') break;
-    if ((arg === '--config' || arg === '-c') && argv[i + 1] !== undefined) return resolve(argv[i + 1]!);
-    if (arg.startsWith('--config=')) return resolve(arg.slice('--config='.length));
-    if (arg.startsWith('-c') && arg.length > 2 && !arg.startsWith('--')) return resolve(arg.slice(2));
-  }
-  return undefined;
-}
-
 export async function runUp(options: UpOptions, config: Config, io: CliIo): Promise<number> {
   const log = createLogger({ level: config.logLevel, component: 'up' });
   const dataDir = resolve(config.dataDir);
@@ -164,7 +150,7 @@ export async function runUp(options: UpOptions, config: Config, io: CliIo): Prom
     { name: 'monitor', args: ['monitor'], metricsPort: ports.monitor },
   ];
   // Every child must read the same file as this process, also when it came as `--config FILE`.
-  const configFile = configFileOf(process.argv) ?? (process.env.TRIQUANT_CONFIG || undefined);
+  const configFile = options.configFile === undefined ? undefined : resolve(options.configFile);
   const running: RunningService[] = [];
   let errors = 0;
   let failed = false;

@@ -99,3 +99,19 @@ test('property: on any price path the position never exceeds maxPosition, even c
     { numRuns: 40 },
   );
 });
+
+test('a refused order pauses the grid for retryAfterMs instead of re-sending the levels on every tick', async () => {
+  // 1,500 CNY buys one level of 100 × 9.90 but not the next: that one is denied INSUFFICIENT_CASH.
+  const h = await StrategyHarness.start(grid, { params: { ...base, maxPosition: 300, retryAfterMs: 5_000 }, cash: yuan(1_500) });
+  await h.tick(SYM, { last: yuan(10) });
+  const afterFirst = h.submitted.length;
+  assert.ok(h.logs.some((l) => /grid order refused; pausing/.test(l.message)), 'a level was refused');
+  for (let i = 0; i < 20; i++) {
+    await h.advance(100);
+    await h.tick(SYM, { last: yuan(10) });
+  }
+  assert.equal(h.submitted.length, afterFirst, 'nothing re-sent during the pause');
+  await h.advance(5_000);
+  await h.tick(SYM, { last: yuan(10) });
+  assert.ok(h.submitted.length > afterFirst, 'the grid tries again after the pause');
+});
