@@ -49,6 +49,13 @@ export class MonitorService {
     });
     const alertsGauge = new Gauge({ name: 'triquant_monitor_alerts', help: 'Active alerts by severity', labelNames: ['severity'], registers: [registry] });
     const clientsGauge = new Gauge({ name: 'triquant_monitor_dashboard_clients', help: 'Open dashboard event streams', registers: [registry] });
+    // What the monitor reads from Redis, exported for Prometheus too (no other service sees it whole).
+    const lagGauge = new Gauge({ name: 'triquant_redis_consumer_group_lag', help: 'Entries a consumer group has not read yet, summed over its streams (XINFO GROUPS lag)', labelNames: ['group'], registers: [registry] });
+    const pendingGauge = new Gauge({ name: 'triquant_redis_consumer_group_pending', help: 'Entries delivered to a consumer group and not acknowledged', labelNames: ['group'], registers: [registry] });
+    const memoryGauge = new Gauge({ name: 'triquant_redis_used_memory_bytes', help: 'Redis used_memory (INFO memory)', registers: [registry] });
+    const maxMemoryGauge = new Gauge({ name: 'triquant_redis_maxmemory_bytes', help: 'Redis maxmemory (0 = no limit)', registers: [registry] });
+    const streamsGauge = new Gauge({ name: 'triquant_redis_market_data_streams', help: 'Market-data streams in Redis', registers: [registry] });
+    const entriesGauge = new Gauge({ name: 'triquant_redis_market_data_entries', help: 'Entries in the inspected market-data streams', registers: [registry] });
     this.#server = new DashboardServer({
       host: options.host,
       port: options.port,
@@ -61,6 +68,19 @@ export class MonitorService {
       alertsGauge.set({ severity: 'critical' }, this.#collector.alerts.filter((a) => a.severity === 'critical').length);
       alertsGauge.set({ severity: 'warning' }, this.#collector.alerts.filter((a) => a.severity === 'warning').length);
       clientsGauge.set(this.#server.clients);
+      const state = this.#collector.state;
+      lagGauge.reset();
+      pendingGauge.reset();
+      for (const g of state.groups) {
+        lagGauge.set({ group: g.group }, g.lag);
+        pendingGauge.set({ group: g.group }, g.pending);
+      }
+      if (state.redis.up) {
+        memoryGauge.set(state.redis.usedMemory);
+        maxMemoryGauge.set(state.redis.maxMemory);
+        streamsGauge.set(state.redis.streams);
+        entriesGauge.set(state.redis.entries);
+      }
     };
   }
 
