@@ -531,8 +531,10 @@ export class Oms implements TradingSessionHandler, AdminHandler {
     }
     this.counters.sent++;
     this.#observer?.orderSent?.(cmd.account);
-    this.#publishReport(o, 'SENT', { ts: now });
+    // The venue first, then the strategy's SENT report: the report's outbox commit is off the
+    // order's critical path (the journal entries above were committed before either).
     this.#sendToBroker(o);
+    this.#publishReport(o, 'SENT', { ts: now });
     this.#drainAlerts();
   }
 
