@@ -4,13 +4,13 @@
  * Schema, hash rule and examples: docs/audit.md.
  */
 import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import { CST_OFFSET_MICROS, MICROS_PER_DAY, type Micros } from '../core/clock.ts';
 import { TriquantError } from '../core/errors.ts';
 import type { Config } from '../config/schema.ts';
 import type { AuditEntry, AuditKind, AuditQuery } from '../execution/ports.ts';
+import { journalPath } from '../execution/service.ts';
 import { AUDIT_KINDS, isAuditKind, openJournalReader, type JournalReader } from '../execution/journal/sqlite-journal.ts';
 import { formatTable, writeEntries, type ExportFormat } from '../execution/journal/export.ts';
 import { EXIT_FAILURE, EXIT_OK } from './exit-codes.ts';
@@ -95,7 +95,7 @@ export function configureAuditCommand(cmd: Command, run: (options: AuditCommandO
 }
 
 export async function runAudit(options: AuditCommandOptions, config: Config, io: CliIo): Promise<number> {
-  const path = options.journal ?? join(config.dataDir, 'execution', 'audit.sqlite');
+  const path = options.journal ?? journalPath(config.dataDir);
   let journal: JournalReader;
   try {
     journal = openJournalReader({ path });

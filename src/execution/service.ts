@@ -53,12 +53,17 @@ export interface ExecutionServiceOptions {
   broker?: BrokerAdapter;
 }
 
-/** `<dataDir>/execution`: journal.sqlite (+ outbox tables), fix/ (FIX session store), admin-token. */
+/** `<dataDir>/execution`: audit.sqlite (journal + outbox tables), fix/ (FIX session store), admin-token. */
 export function executionDir(dataDir: string): string {
   return join(dataDir, 'execution');
 }
 
 export const ADMIN_TOKEN_FILE = 'admin-token';
+
+/** The audit journal (and session outbox) of the execution service using `dataDir`; `triquant audit` reads it. */
+export function journalPath(dataDir: string): string {
+  return join(executionDir(dataDir), 'audit.sqlite');
+}
 
 /** The configured admin token, else (paper mode) the generated one stored under the data directory. */
 export function resolveAdminToken(config: Config, dataDir: string, create: boolean): string | undefined {
@@ -139,7 +144,7 @@ export class ExecutionService {
     if (ex.adminToken === '') log.info(`admin token generated for paper mode: ${join(dir, ADMIN_TOKEN_FILE)}`);
 
     const risk = new RiskEngine(riskSettingsFromConfig(config));
-    const journal = openJournal({ path: join(dir, 'journal.sqlite'), clock, sync: ex.audit.sync });
+    const journal = openJournal({ path: journalPath(dataDir), clock, sync: ex.audit.sync });
     const cleanup: Array<() => unknown> = [() => journal.close()];
     try {
       const outbox = new SqliteOutboxStore(journal.database, { maxMessagesPerStream: ex.audit.outboxRetention });

@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -96,4 +96,11 @@ test('triquant up --duration runs every service, trades, stops cleanly and leave
   assert.ok(redisPort > 0 && dashboardPort > 0);
   assert.equal(await portOpen(redisPort), false, 'embedded redis-server stopped');
   assert.equal(await portOpen(dashboardPort), false, 'dashboard stopped');
+
+  // The run's audit journal is where `triquant audit` looks by default, and its chain verifies.
+  const verify = spawnSync(process.execPath, [BIN, 'audit', 'verify'], {
+    env: { ...process.env, TRIQUANT__DATA_DIR: join(dir, 'data') }, encoding: 'utf8', timeout: 30_000,
+  });
+  assert.equal(verify.status, 0, `audit verify: ${verify.stdout}${verify.stderr}`);
+  assert.match(verify.stdout, /chain ok: [1-9]\d* entries/);
 });
