@@ -8,7 +8,8 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { ConfigError, TriquantError } from '../core/errors.ts';
 import type { Config } from '../config/schema.ts';
-import { resolveAdminToken } from '../execution/service.ts';
+import { resolveAdminToken, runningGrpcAddress } from '../execution/service.ts';
+import { resolve } from 'node:path';
 import { AdminClient, type GetTradingStateResponse } from '../protocol/gen/triquant/v1/admin.ts';
 import { Scope, TradingState, type TradingStateRecord } from '../protocol/gen/triquant/v1/common.ts';
 import { EXIT_FAILURE, EXIT_OK } from './exit-codes.ts';
@@ -52,9 +53,14 @@ export function configureKillSwitchCommand(cmd: Command): Command {
 }
 
 export async function runKillSwitch(action: KillSwitchAction, options: KillSwitchOptions, config: Config, io: CliIo): Promise<number> {
-  const target = options.target ?? (config.execution.grpcPort !== 0 ? `${config.execution.host}:${config.execution.grpcPort}` : undefined);
+  const target =
+    options.target ??
+    (config.execution.grpcPort !== 0 ? `${config.execution.host}:${config.execution.grpcPort}` : runningGrpcAddress(resolve(config.dataDir)));
   if (target === undefined) {
-    throw new ConfigError('execution.grpcPort', 'the execution service address is unknown (grpcPort 0 = a free port): pass --target host:port');
+    throw new ConfigError(
+      'execution.grpcPort',
+      'the execution service address is unknown (grpcPort 0 = a free port, and no running service wrote <dataDir>/execution/grpc-address): pass --target host:port',
+    );
   }
   const token = options.token ?? resolveAdminToken(config, config.dataDir, false);
   if (token === undefined || token === '') {

@@ -6,7 +6,7 @@ import { ConfigError } from '../core/errors.ts';
 import { createLogger } from '../obs/log.ts';
 import { MonitorService } from '../monitor/monitor.ts';
 import type { MetricsTarget } from '../monitor/collector.ts';
-import { resolveAdminToken } from '../execution/service.ts';
+import { resolveAdminToken, runningGrpcAddress } from '../execution/service.ts';
 import { shutdownInPhases, untilStopped } from './run.ts';
 import { redisOptionsFor } from './redis-options.ts';
 import { EXIT_OK } from './exit-codes.ts';
@@ -55,7 +55,13 @@ export async function runMonitor(options: MonitorCommandOptions, config: Config)
   const log = createLogger({ level: config.logLevel, component: 'monitor' });
   const m = config.monitor;
   const targets = options.target?.map(parseTarget) ?? m.targets;
-  const execution = options.execution ?? (m.execution !== '' ? m.execution : config.execution.grpcPort !== 0 ? `${config.execution.host}:${config.execution.grpcPort}` : '');
+  const execution =
+    options.execution ??
+    (m.execution !== ''
+      ? m.execution
+      : config.execution.grpcPort !== 0
+        ? `${config.execution.host}:${config.execution.grpcPort}`
+        : (runningGrpcAddress(resolve(config.dataDir)) ?? ''));
   const token = execution === '' ? undefined : resolveAdminToken(config, resolve(config.dataDir), false);
   if (execution !== '' && token === undefined) log.warn('no admin token found: orders, positions and trading state stay empty (set TRIQUANT__EXECUTION__ADMIN_TOKEN)');
   const redisMode = options.redisUrl ? 'standalone' : config.redis.mode;

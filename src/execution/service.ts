@@ -8,7 +8,7 @@
  * Shutdown in phases: stop intake → drain (give in-flight orders a moment to be acknowledged)
  * → end session streams → broker Logout → Redis → journal → metrics.
  */
-import { mkdirSync, readFileSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, chmodSync, existsSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Clock } from '../core/clock.ts';
@@ -59,6 +59,19 @@ export function executionDir(dataDir: string): string {
 }
 
 export const ADMIN_TOKEN_FILE = 'admin-token';
+
+/** `<dataDir>/execution/grpc-address`: host:port of the running service's gRPC server (removed on a clean stop). */
+export const GRPC_ADDRESS_FILE = 'grpc-address';
+
+/** The running execution service's gRPC address written under `dataDir`, if any. */
+export function runningGrpcAddress(dataDir: string): string | undefined {
+  try {
+    const text = readFileSync(join(executionDir(dataDir), GRPC_ADDRESS_FILE), 'utf8').trim();
+    return /^[^:\s]+:\d{1,5}$/.test(text) ? text : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** The audit journal (and session outbox) of the execution service using `dataDir`; `triquant audit` reads it. */
 export function journalPath(dataDir: string): string {
@@ -177,6 +190,11 @@ export class ExecutionService {
       const admin = new AdminGrpcService({ handler: oms, token: adminToken, log: log.child('admin') });
       const grpc = await startGrpcServer({ host: options.grpcHost ?? ex.host, port: options.grpcPort ?? ex.grpcPort, trading: sessions, admin, log });
       cleanup.push(() => grpc.close(500));
+      // Where this service listens, for `triquant kill-switch` and `triquant monitor` on the same
+      // machine when the port was chosen free (grpcPort 0).
+      const address = join(dir, GRPC_ADDRESS_FILE);
+      writeFileSync(address, `${options.grpcHost ?? ex.host}:${grpc.port}\n`);
+      cleanup.push(() => rmSync(address, { force: true }));
       oms.setObserver(registerExecutionMetrics(registry, {
         accounts: () => oms.ledger.accounts(),
         dailyUsage: (account) => {
@@ -252,7 +270,10 @@ export class ExecutionService {
       };
       await phase('stop intake', () => this.oms.close());
       await phase('drain', () => this.#drain(Math.min(grace, 2_000)));
-      await phase('session streams', () => this.grpc.close(grace));
+      await phase('session streams', () => {
+        rmSync(join(executionDir(this.dataDir), GRPC_ADDRESS_FILE), { force: true });
+        return this.grpc.close(grace);
+      });
       await phase('reference prices', () => this.#tail?.close());
       await phase('broker (logout)', () => this.broker.close());
       await phase('redis', () => this.#redis?.close());

@@ -16,6 +16,7 @@ import { LiveClock } from '../../src/core/clock.ts';
 import { isTerminal, type OrderStatus } from '../../src/core/order-state.ts';
 import { silentLogger } from '../../src/obs/log.ts';
 import { openJournalReader } from '../../src/execution/journal/sqlite-journal.ts';
+import { journalPath } from '../../src/execution/service.ts';
 import { GrpcOrderChannel } from '../../src/strategy/order-client.ts';
 import type { ExecutionEvent } from '../../src/strategy/api.ts';
 import { AdminClient, type ListOrdersResponse } from '../../src/protocol/gen/triquant/v1/admin.ts';
@@ -177,7 +178,7 @@ test('kill -9 during a burst of orders, restart: no duplicate at the venue, stat
 
   // 5. The journal: chain intact, one ORDER_REQUEST per client order id, and every venue ClOrdID of the
   //    journal that the venue never received belongs to an order marked rejected (NOT_AT_VENUE).
-  const reader = openJournalReader({ path: join(dataDir, 'execution', 'journal.sqlite') });
+  const reader = openJournalReader({ path: journalPath(dataDir) });
   try {
     const verification = reader.verify();
     assert.equal(verification.ok, true, JSON.stringify(verification));

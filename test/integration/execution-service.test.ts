@@ -14,8 +14,8 @@ import { LiveClock } from '../../src/core/clock.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { createLogger, silentLogger } from '../../src/obs/log.ts';
-import { ExecutionService } from '../../src/execution/service.ts';
 import { openJournalReader } from '../../src/execution/journal/sqlite-journal.ts';
+import { ExecutionService, journalPath, runningGrpcAddress } from '../../src/execution/service.ts';
 import { GrpcOrderChannel, type TradingStateUpdate } from '../../src/strategy/order-client.ts';
 import type { ExecutionEvent } from '../../src/strategy/api.ts';
 import { runKillSwitch } from '../../src/cli/kill-switch.ts';
@@ -100,7 +100,8 @@ test('orders are routed to the simulator and filled; the kill switch works from 
     assert.deepEqual(status.accounts.map((a) => [a.account, a.state, a.actor]), [['PAPER', 'HALTED', 'alice']]);
 
     // The paper-mode token file is found without --token; a wrong token is refused.
-    assert.equal(await runKillSwitch('resume', { account: 'PAPER', actor: 'bob', reason: 'all clear', target: `127.0.0.1:${service.grpcPort}` }, { ...config }, io), 0);
+    // ... and without --target the address the running service wrote under dataDir.
+    assert.equal(await runKillSwitch('resume', { account: 'PAPER', actor: 'bob', reason: 'all clear' }, { ...config }, io), 0);
     assert.equal(service.oms.effectiveState('PAPER'), 'ACTIVE');
     assert.equal(await runKillSwitch('halt', { actor: 'eve', reason: 'x', target: `127.0.0.1:${service.grpcPort}`, token: 'wrong' }, config, io), 1);
     assert.match(out.at(-1)!, /UNAUTHENTICATED/);
@@ -118,7 +119,8 @@ test('orders are routed to the simulator and filled; the kill switch works from 
     await venue.close();
     await redis.stop();
   }
-  const reader = openJournalReader({ path: join(dataDir, 'execution', 'journal.sqlite') });
+  assert.equal(runningGrpcAddress(dataDir), undefined, 'a stopped service leaves no address behind');
+  const reader = openJournalReader({ path: journalPath(dataDir) });
   try {
     const verification = reader.verify();
     assert.equal(verification.ok, true);
