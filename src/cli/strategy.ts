@@ -6,6 +6,8 @@ import { InvalidArgumentError } from 'commander';
 import { ConfigError } from '../core/errors.ts';
 import type { Config } from '../config/schema.ts';
 import { redisOptionsFor } from './redis-options.ts';
+import { resolve } from 'node:path';
+import { runningGrpcAddress } from '../execution/service.ts';
 import { createLogger } from '../obs/log.ts';
 import { createServiceRegistry, startMetricsServer } from '../obs/metrics.ts';
 import {
@@ -86,6 +88,7 @@ export async function runStrategy(options: StrategyCommandOptions, config: Confi
   else if (section.execution !== '') execution = section.execution;
   else if (plans.length === 0) execution = 'dry-run';
   else if (config.execution.grpcPort !== 0) execution = `${config.execution.host}:${config.execution.grpcPort}`;
+  else if (runningGrpcAddress(resolve(config.dataDir)) !== undefined) execution = runningGrpcAddress(resolve(config.dataDir))!;
   else {
     throw new ConfigError('strategies.execution', 'no execution service address: execution.grpcPort is 0 (any free port); pass --execution host:port (the port `triquant execution` logs), set strategies.execution, or use --dry-run');
   }
