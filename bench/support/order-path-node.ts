@@ -280,7 +280,7 @@ function benchStrategy(stamp: { lastRead: number; decided: Map<string, [number, 
       let last = 0;
       return {
         onTick(ctx, tick) {
-          if (tick.symbol !== p.symbol || tick.lowerLimit === undefined || ctx.phase(tick.symbol) !== 'CONTINUOUS') return;
+          if (tick.symbol !== p.symbol || tick.lowerLimit === undefined || tick.phase !== 'CONTINUOUS') return;
           const now = monoMicros();
           if (now - last < p.intervalMs * 1000) return;
           last = now;
