@@ -8,9 +8,9 @@
  * system-installed redis-server for us.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { TriquantError } from '../core/errors.ts';
 
 export const REDIS_INSTALL_HINT =
@@ -69,6 +69,38 @@ async function ping(port: number): Promise<boolean> {
   });
 }
 
+const PID_FILE = 'redis.pid';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Stops the redis-server named by a leftover pid file (only if it is one: /proc says so). */
+async function stopStaleServer(pidFile: string): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(pidFile, 'utf8').trim());
+  } catch {
+    return;
+  }
+  if (!Number.isSafeInteger(pid) || pid <= 1 || !alive(pid)) return;
+  let command: string;
+  try {
+    command = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return; // no /proc: leave it alone rather than signal a stranger
+  }
+  if (!command.includes('redis-server')) return;
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+  if (alive(pid)) process.kill(pid, 'SIGKILL');
+}
+
 export class EmbeddedRedis {
   readonly dir: string;
   #port = 0;
@@ -94,6 +126,9 @@ export class EmbeddedRedis {
     if (!redisServerInstalled(binary)) throw new EmbeddedRedisError(REDIS_INSTALL_HINT);
     const redis = new EmbeddedRedis(options.dir);
     mkdirSync(redis.dir, { recursive: true });
+    // A server left running by an owner that was killed (SIGKILL gives it no chance to stop
+    // Redis) must not share this directory's append-only file with a new one.
+    await stopStaleServer(join(redis.dir, PID_FILE));
     redis.#port = options.port ?? (await freeLoopbackPort());
     const args = [
       '--port', String(redis.#port),
@@ -103,9 +138,12 @@ export class EmbeddedRedis {
       '--appendfsync', 'everysec',
       '--save', '',
       '--logfile', 'redis.log',
+      '--pidfile', join(redis.dir, PID_FILE),
       '--daemonize', 'no',
     ];
-    const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Its own process group, so a Ctrl-C at the terminal does not stop Redis before the
+    // services that write to it have drained (the owner stops it last, with SIGTERM).
+    const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     redis.#child = child;
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => {

@@ -21,6 +21,13 @@ export function untilStopped(log: Logger, durationSeconds?: number): Promise<str
     const onSignal = (signal: NodeJS.Signals) => finish(signal);
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
+    // Started by a supervisor (`triquant up`) with an IPC channel: when the supervisor goes away,
+    // however it died, stop rather than run unsupervised. The channel alone must not keep a
+    // finished service alive, hence unref.
+    if (process.channel) {
+      process.channel.unref();
+      process.once('disconnect', () => finish('the supervisor went away'));
+    }
     if (durationSeconds !== undefined) timer = setTimeout(() => finish(`duration ${durationSeconds}s elapsed`), durationSeconds * 1000);
   });
 }

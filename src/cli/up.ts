@@ -158,7 +158,11 @@ export async function runUp(options: UpOptions, config: Config, io: CliIo): Prom
   const startService = (spec: ServiceSpec): RunningService => {
     const child = spawn(process.execPath, [BIN, ...spec.args], {
       env: { ...process.env, ...env, ...spec.env, ...(configFile ? { TRIQUANT_CONFIG: configFile } : {}) },
-      stdio: ['ignore', 'inherit', 'pipe'],
+      // Its own process group: a Ctrl-C at the terminal reaches only `up`, which stops the
+      // services in order. The IPC channel tells a service when `up` is gone (killed), so none
+      // runs on unsupervised.
+      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+      detached: true,
     });
     const service: RunningService = {
       spec,

@@ -39,3 +39,21 @@ test('a missing redis-server is one clear error saying how to install it', async
     (error: unknown) => error instanceof EmbeddedRedisError && error.message === REDIS_INSTALL_HINT && /apt-get install redis-server/.test(error.message),
   );
 });
+
+test('a server left running by a killed owner is stopped before a new one uses the directory', { skip }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tq-embedded-redis-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const orphan = await EmbeddedRedis.start({ dir });
+  t.after(() => orphan.stop());
+  const orphanPort = orphan.port;
+  // The owner "dies" without stopping it; a new owner starts on the same directory.
+  const next = await EmbeddedRedis.start({ dir });
+  t.after(() => next.stop());
+  const probe = new Redis(`redis://127.0.0.1:${orphanPort}`, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  await assert.rejects(probe.connect(), 'the old server no longer listens');
+  probe.disconnect();
+  const client = new Redis(next.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await client.connect();
+  assert.equal(await client.ping(), 'PONG');
+  client.disconnect();
+});

@@ -104,3 +104,35 @@ test('triquant up --duration runs every service, trades, stops cleanly and leave
   assert.equal(verify.status, 0, `audit verify: ${verify.stdout}${verify.stderr}`);
   assert.match(verify.stdout, /chain ok: [1-9]\d* entries/);
 });
+
+test('Ctrl-C at the terminal (SIGINT to the whole process group) stops every service in order, without errors', { skip: redisServerAvailable() ? false : 'redis-server is not installed (scripts/provision.sh installs it)', timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tq-up-int-'));
+  const summaryFile = join(dir, 'summary.json');
+  // Its own process group, as a shell gives a foreground job: the terminal's SIGINT reaches
+  // every process of the group that did not leave it.
+  const child = spawn(process.execPath, [BIN, 'up', '--summary-json', summaryFile], {
+    env: { ...process.env, TRIQUANT__DATA_DIR: join(dir, 'data'), TRIQUANT__MONITOR__PORT: '0', TRIQUANT__LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => (stderr += chunk));
+  child.stdout.resume();
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  const deadline = Date.now() + 60_000;
+  while (!stderr.includes('all services running') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(stderr.includes('all services running'), `up started; last lines:\n${stderr.slice(-2_000)}`);
+  await new Promise((r) => setTimeout(r, 3_000));
+  process.kill(-child.pid!, 'SIGINT');
+  const code = await exited;
+  const tail = stderr.split('\n').filter((l) => !l.includes('"level":"debug"')).slice(-20).join('\n');
+  assert.equal(code, 0, `exit code; last lines:\n${tail}`);
+  assert.doesNotMatch(stderr, /exited unexpectedly|stopped with an error/);
+  const summary = JSON.parse(readFileSync(summaryFile, 'utf8')) as Summary;
+  assert.equal(summary.stop_reason, 'SIGINT');
+  assert.equal(summary.errors, 0);
+  assert.ok(summary.ticks_published > 0);
+  const pids = [...new Set([...stderr.matchAll(/"pid":(\d+)/g)].map((m) => Number(m[1])))];
+  assert.deepEqual(pids.filter(alive), [], 'no process of the run is left');
+});
