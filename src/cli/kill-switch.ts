@@ -12,6 +12,7 @@ import { resolveAdminToken, runningGrpcAddress } from '../execution/service.ts';
 import { resolve } from 'node:path';
 import { AdminClient, type GetTradingStateResponse } from '../protocol/gen/triquant/v1/admin.ts';
 import { Scope, TradingState, type TradingStateRecord } from '../protocol/gen/triquant/v1/common.ts';
+import { TRADING_STATE } from '../protocol/trading-enums.ts';
 import { EXIT_FAILURE, EXIT_OK } from './exit-codes.ts';
 import type { CliIo } from './main.ts';
 
@@ -34,7 +35,6 @@ const ACTION_STATE: Readonly<Record<Exclude<KillSwitchAction, 'status'>, Trading
   resume: TradingState.ACTIVE,
 };
 
-const STATE_NAME: Readonly<Record<number, string>> = { 1: 'ACTIVE', 2: 'REDUCING', 3: 'HALTED' };
 
 export function configureKillSwitchCommand(cmd: Command): Command {
   return cmd
@@ -95,7 +95,7 @@ export async function runKillSwitch(action: KillSwitchAction, options: KillSwitc
       ),
     );
     if (options.json) io.out(`${JSON.stringify({ previous: plain(response.previous), current: plain(response.current) })}\n`);
-    else io.out(`${options.account ?? 'global'}: ${STATE_NAME[response.previous?.state ?? 0] ?? '?'} → ${describe(response.current)}\n`);
+    else io.out(`${options.account ?? 'global'}: ${TRADING_STATE.fromProto.get(response.previous?.state ?? 0) ?? '?'} → ${describe(response.current)}\n`);
     return EXIT_OK;
   } catch (error) {
     const e = error as grpc.ServiceError;
@@ -113,13 +113,13 @@ export async function runKillSwitch(action: KillSwitchAction, options: KillSwitc
 function describe(record: TradingStateRecord | undefined): string {
   if (record === undefined) return '?';
   const when = record.changedTimeUs > 0 ? new Date(Math.floor(record.changedTimeUs / 1000)).toISOString() : 'never changed';
-  return `${STATE_NAME[record.state] ?? '?'} (by ${record.actor || '?'}: ${record.reason || '-'}; ${when})`;
+  return `${TRADING_STATE.fromProto.get(record.state) ?? '?'} (by ${record.actor || '?'}: ${record.reason || '-'}; ${when})`;
 }
 
 function plain(record: TradingStateRecord | undefined): Record<string, unknown> | null {
   if (record === undefined) return null;
   return {
-    scope: record.scope === Scope.GLOBAL ? 'GLOBAL' : 'ACCOUNT', account: record.account, state: STATE_NAME[record.state] ?? 'UNSPECIFIED',
+    scope: record.scope === Scope.GLOBAL ? 'GLOBAL' : 'ACCOUNT', account: record.account, state: TRADING_STATE.fromProto.get(record.state) ?? 'UNSPECIFIED',
     actor: record.actor, reason: record.reason, changedTimeUs: record.changedTimeUs,
   };
 }

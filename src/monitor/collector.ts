@@ -10,7 +10,8 @@ import type { Logger } from '../obs/log.ts';
 import { silentLogger } from '../obs/log.ts';
 import type { RedisClient, RedisConnection } from '../bus/redis-connection.ts';
 import { AdminClient, type ListOrdersResponse, type ListPositionsResponse, type GetTradingStateResponse, type GetLimitsResponse } from '../protocol/gen/triquant/v1/admin.ts';
-import { OrderStatus, OrderType, Scope, Side, TradingState } from '../protocol/gen/triquant/v1/common.ts';
+import { OrderStatus, Scope, type TradingState } from '../protocol/gen/triquant/v1/common.ts';
+import { ORDER_STATUS, ORDER_TYPE, SIDE, TRADING_STATE } from '../protocol/trading-enums.ts';
 import { byLabel, parsePrometheusText, sumOf, type Sample } from './prom-text.ts';
 import { diffAlerts, evaluateAlerts, type Alert, type AlertThresholds } from './alerts.ts';
 
@@ -142,12 +143,8 @@ export interface DashboardState {
   history: { t: number[]; ticksIn: number[]; ticksConsumed: number[]; orders: number[]; cancels: number[]; lag: number[] };
 }
 
-const STATE_NAME: Record<number, string> = { [TradingState.ACTIVE]: 'ACTIVE', [TradingState.REDUCING]: 'REDUCING', [TradingState.HALTED]: 'HALTED' };
-const STATUS_NAME = new Map<number, string>(Object.entries(OrderStatus).map(([k, v]) => [v, k]));
-const TYPE_NAME = new Map<number, string>(Object.entries(OrderType).map(([k, v]) => [v, k]));
 /** Every order status except DENIED (and UNSPECIFIED). */
 const VENUE_STATUSES = Object.values(OrderStatus).filter((v) => v !== OrderStatus.DENIED && v !== OrderStatus.UNSPECIFIED && v >= 0);
-const SIDE_NAME = new Map<number, string>(Object.entries(Side).map(([k, v]) => [v, k]));
 
 function rate(now: number, prev: { at: number; value: number } | undefined, value: number | undefined): number {
   if (value === undefined || prev === undefined || now <= prev.at) return 0;
@@ -235,7 +232,7 @@ export class MonitorCollector {
         {
           scope: request.scope === 'GLOBAL' ? Scope.GLOBAL : Scope.ACCOUNT,
           account: request.account,
-          state: request.state === 'ACTIVE' ? TradingState.ACTIVE : request.state === 'REDUCING' ? TradingState.REDUCING : TradingState.HALTED,
+          state: TRADING_STATE.toProto[request.state] as TradingState,
           actor: request.actor,
           reason: request.reason,
         },
@@ -247,7 +244,7 @@ export class MonitorCollector {
             const status = error.code === 16 ? 401 : error.code === 7 ? 403 : error.code === 3 ? 400 : 502;
             resolve({ ok: false, status, message: error.details || error.message });
           } else {
-            resolve({ ok: true, state: STATE_NAME[response.current?.state ?? 0] ?? 'UNKNOWN' });
+            resolve({ ok: true, state: TRADING_STATE.fromProto.get(response.current?.state ?? 0) ?? 'UNKNOWN' });
           }
         },
       );
@@ -494,10 +491,10 @@ export class MonitorCollector {
     void (undefined as GetLimitsResponse | undefined);
     const trading = state
       ? {
-          global: STATE_NAME[state.globalState?.state ?? 0] ?? 'UNKNOWN',
+          global: TRADING_STATE.fromProto.get(state.globalState?.state ?? 0) ?? 'UNKNOWN',
           globalActor: state.globalState?.actor ?? '',
           globalReason: state.globalState?.reason ?? '',
-          accounts: state.accountStates.map((a) => ({ account: a.account, state: STATE_NAME[a.state] ?? 'UNKNOWN', actor: a.actor, reason: a.reason })),
+          accounts: state.accountStates.map((a) => ({ account: a.account, state: TRADING_STATE.fromProto.get(a.state) ?? 'UNKNOWN', actor: a.actor, reason: a.reason })),
         }
       : undefined;
     return {
@@ -507,13 +504,13 @@ export class MonitorCollector {
         account: o.account,
         strategy: o.instanceId ? `${o.strategyId}.${o.instanceId}` : o.strategyId,
         symbol: o.symbol,
-        side: SIDE_NAME.get(o.side) ?? '?',
-        type: TYPE_NAME.get(o.orderType) ?? '?',
+        side: SIDE.fromProto.get(o.side) ?? '?',
+        type: ORDER_TYPE.fromProto.get(o.orderType) ?? '?',
         price: o.price,
         quantity: o.quantity,
         cumQty: o.cumQty,
         avgPrice: o.avgPrice,
-        status: STATUS_NAME.get(o.status) ?? '?',
+        status: ORDER_STATUS.fromProto.get(o.status) ?? '?',
         text: o.text,
         updatedUs: o.updatedTimeUs,
       })),

@@ -18,16 +18,12 @@ import * as grpc from '@grpc/grpc-js';
 import type { Clock, Micros } from '../core/clock.ts';
 import { TriquantError } from '../core/errors.ts';
 import type { Side } from '../core/instruments.ts';
-import type { OrderType } from '../core/order.ts';
-import type { OrderStatus } from '../core/order-state.ts';
 import type { TradingState } from '../core/risk/types.ts';
 import type { Logger } from '../obs/log.ts';
 import {
-  OrderStatus as PbOrderStatus,
   OrderType as PbOrderType,
   Scope as PbScope,
   Side as PbSide,
-  TradingState as PbTradingState,
   type TradingStateRecord as PbTradingStateRecord,
 } from '../protocol/gen/triquant/v1/common.ts';
 import {
@@ -39,8 +35,9 @@ import {
   type ServerMessage,
   type TradingStateChanged,
 } from '../protocol/gen/triquant/v1/trading.ts';
-import type { CancelIntent, ExecType, ExecutionEvent, ExecutionReportEvent, OrderDeniedEvent, SubmitIntent } from './api.ts';
+import type { CancelIntent, ExecutionEvent, ExecutionReportEvent, OrderDeniedEvent, SubmitIntent } from './api.ts';
 import type { OrderChannel, OrderChannelState } from './ports.ts';
+import { EXEC_TYPE, ORDER_STATUS, ORDER_TYPE, TERMINAL_ORDER_STATUSES, TRADING_STATE } from '../protocol/trading-enums.ts';
 
 export interface GrpcOrderChannelOptions {
   /** "host:port" of the execution service. */
@@ -189,7 +186,7 @@ export class GrpcOrderChannel implements OrderChannel {
           account: intent.account,
           symbol: intent.symbol,
           side: intent.side === 'BUY' ? PbSide.BUY : PbSide.SELL,
-          orderType: ORDER_TYPE_TO_PB[intent.orderType],
+          orderType: ORDER_TYPE.toProto[intent.orderType] as PbOrderType,
           price: intent.price,
           quantity: intent.quantity,
           tag: intent.tag,
@@ -364,7 +361,7 @@ export class GrpcOrderChannel implements OrderChannel {
 
   private onStateChanged(change: TradingStateChanged): void {
     const scope = change.scope === PbScope.GLOBAL ? 'GLOBAL' : change.scope === PbScope.ACCOUNT ? 'ACCOUNT' : undefined;
-    const state = TRADING_STATE_FROM_PB.get(change.state);
+    const state = TRADING_STATE.fromProto.get(change.state);
     if (scope === undefined || state === undefined) {
       this.log.error('trading-state change with unknown values skipped', { seq: change.seq, scope: change.scope, state: change.state });
       return;
@@ -374,7 +371,7 @@ export class GrpcOrderChannel implements OrderChannel {
       scope,
       account: change.account,
       state,
-      previous: TRADING_STATE_FROM_PB.get(change.previousState),
+      previous: TRADING_STATE.fromProto.get(change.previousState),
       actor: change.actor,
       reason: change.reason,
       time: change.eventTimeUs,
@@ -533,51 +530,7 @@ export class GrpcOrderChannel implements OrderChannel {
 // ---------------------------------------------------------------------------------------------
 // proto → Strategy API conversion (the strategy tier cannot import the execution tier's convert.ts)
 
-const ORDER_TYPE_TO_PB: Readonly<Record<OrderType, PbOrderType>> = {
-  LIMIT: PbOrderType.LIMIT,
-  MARKET_BEST5_IOC: PbOrderType.MARKET_BEST5_IOC,
-  MARKET_BEST5_TO_LIMIT: PbOrderType.MARKET_BEST5_TO_LIMIT,
-  MARKET_IOC: PbOrderType.MARKET_IOC,
-  MARKET_FOK: PbOrderType.MARKET_FOK,
-  MARKET_BEST_OWN: PbOrderType.MARKET_BEST_OWN,
-  MARKET_BEST_COUNTER: PbOrderType.MARKET_BEST_COUNTER,
-};
-const ORDER_TYPE_FROM_PB = new Map<number, OrderType>(Object.entries(ORDER_TYPE_TO_PB).map(([name, value]) => [value, name as OrderType]));
-
-const ORDER_STATUS_FROM_PB = new Map<number, OrderStatus>([
-  [PbOrderStatus.PENDING_NEW, 'PENDING_NEW'],
-  [PbOrderStatus.DENIED, 'DENIED'],
-  [PbOrderStatus.SENT, 'SENT'],
-  [PbOrderStatus.ACCEPTED, 'ACCEPTED'],
-  [PbOrderStatus.REJECTED, 'REJECTED'],
-  [PbOrderStatus.PARTIALLY_FILLED, 'PARTIALLY_FILLED'],
-  [PbOrderStatus.FILLED, 'FILLED'],
-  [PbOrderStatus.PENDING_CANCEL, 'PENDING_CANCEL'],
-  [PbOrderStatus.CANCELLED, 'CANCELLED'],
-  [PbOrderStatus.EXPIRED, 'EXPIRED'],
-]);
-
-const EXEC_TYPE_FROM_PB = new Map<number, ExecType>([
-  [PbExecType.PENDING_NEW, 'PENDING_NEW'],
-  [PbExecType.SENT, 'SENT'],
-  [PbExecType.ACCEPTED, 'ACCEPTED'],
-  [PbExecType.REJECTED, 'REJECTED'],
-  [PbExecType.TRADE, 'TRADE'],
-  [PbExecType.PENDING_CANCEL, 'PENDING_CANCEL'],
-  [PbExecType.CANCELLED, 'CANCELLED'],
-  [PbExecType.CANCEL_REJECTED, 'CANCEL_REJECTED'],
-  [PbExecType.RESTATED, 'RESTATED'],
-  [PbExecType.EXPIRED, 'EXPIRED'],
-]);
-
-const TRADING_STATE_FROM_PB = new Map<number, TradingState>([
-  [PbTradingState.ACTIVE, 'ACTIVE'],
-  [PbTradingState.REDUCING, 'REDUCING'],
-  [PbTradingState.HALTED, 'HALTED'],
-]);
-
-const DONE_STATUSES = new Set<number>([PbOrderStatus.DENIED, PbOrderStatus.REJECTED, PbOrderStatus.FILLED, PbOrderStatus.CANCELLED, PbOrderStatus.EXPIRED]);
-const isDoneStatus = (status: number): boolean => DONE_STATUSES.has(status);
+const isDoneStatus = (status: number): boolean => TERMINAL_ORDER_STATUSES.has(status);
 
 /**
  * An ExecutionReport as the Strategy API's event; undefined for an exec type this build does
@@ -585,7 +538,7 @@ const isDoneStatus = (status: number): boolean => DONE_STATUSES.has(status);
  * know carries none) becomes BUY / LIMIT: the runner identifies orders by client order id.
  */
 export function executionEventFromProto(report: ExecutionReport): ExecutionReportEvent | undefined {
-  const execType = EXEC_TYPE_FROM_PB.get(report.execType);
+  const execType = EXEC_TYPE.fromProto.get(report.execType);
   if (execType === undefined) return undefined;
   const side: Side = report.side === PbSide.SELL ? 'SELL' : 'BUY';
   return {
@@ -595,11 +548,11 @@ export function executionEventFromProto(report: ExecutionReport): ExecutionRepor
     venueOrderId: report.venueOrderId,
     symbol: report.symbol,
     side,
-    orderType: ORDER_TYPE_FROM_PB.get(report.orderType) ?? 'LIMIT',
+    orderType: ORDER_TYPE.fromProto.get(report.orderType) ?? 'LIMIT',
     price: report.price,
     quantity: report.quantity,
     execType,
-    status: ORDER_STATUS_FROM_PB.get(report.status),
+    status: ORDER_STATUS.fromProto.get(report.status),
     fillId: report.execId,
     lastQty: report.lastQty,
     lastPrice: report.lastPrice,
@@ -626,7 +579,7 @@ export function deniedEventFromProto(denied: OrderDenied): OrderDeniedEvent {
 
 function stateUpdateFromRecord(record: PbTradingStateRecord): TradingStateUpdate | undefined {
   const scope = record.scope === PbScope.GLOBAL ? 'GLOBAL' : record.scope === PbScope.ACCOUNT ? 'ACCOUNT' : undefined;
-  const state = TRADING_STATE_FROM_PB.get(record.state);
+  const state = TRADING_STATE.fromProto.get(record.state);
   if (scope === undefined || state === undefined) return undefined;
   return { seq: 0, scope, account: record.account, state, previous: undefined, actor: record.actor, reason: record.reason, time: record.changedTimeUs };
 }

@@ -11,6 +11,7 @@ import type { OrderType } from '../../core/order.ts';
 import type { OrderStatus } from '../../core/order-state.ts';
 import type { TradingState } from '../../core/risk/types.ts';
 import type { Limit, Order, Position } from '../../protocol/gen/triquant/v1/admin.ts';
+import { EXEC_TYPE, ORDER_STATUS, ORDER_TYPE, SCOPE, SIDE, TRADING_STATE } from '../../protocol/trading-enums.ts';
 import {
   OrderStatus as PbOrderStatus,
   OrderType as PbOrderType,
@@ -40,82 +41,21 @@ import type {
 } from '../ports.ts';
 
 // ---------------------------------------------------------------------------------------------
-// Enum maps (proto numbers ⇄ core strings). Lookups go through `Map`s so that an unknown
-// number (a newer client, or garbage) is simply "not found" rather than a prototype key.
-
-const SIDE_TO_PB: Readonly<Record<Side, PbSide>> = { BUY: PbSide.BUY, SELL: PbSide.SELL };
-const SIDE_FROM_PB = new Map<number, Side>([[PbSide.BUY, 'BUY'], [PbSide.SELL, 'SELL']]);
-
-const ORDER_TYPE_TO_PB: Readonly<Record<OrderType, PbOrderType>> = {
-  LIMIT: PbOrderType.LIMIT,
-  MARKET_BEST5_IOC: PbOrderType.MARKET_BEST5_IOC,
-  MARKET_BEST5_TO_LIMIT: PbOrderType.MARKET_BEST5_TO_LIMIT,
-  MARKET_IOC: PbOrderType.MARKET_IOC,
-  MARKET_FOK: PbOrderType.MARKET_FOK,
-  MARKET_BEST_OWN: PbOrderType.MARKET_BEST_OWN,
-  MARKET_BEST_COUNTER: PbOrderType.MARKET_BEST_COUNTER,
-};
-const ORDER_TYPE_FROM_PB = new Map<number, OrderType>(
-  Object.entries(ORDER_TYPE_TO_PB).map(([name, value]) => [value, name as OrderType]),
-);
-
-const ORDER_STATUS_TO_PB: Readonly<Record<OrderStatus, PbOrderStatus>> = {
-  PENDING_NEW: PbOrderStatus.PENDING_NEW,
-  DENIED: PbOrderStatus.DENIED,
-  SENT: PbOrderStatus.SENT,
-  ACCEPTED: PbOrderStatus.ACCEPTED,
-  REJECTED: PbOrderStatus.REJECTED,
-  PARTIALLY_FILLED: PbOrderStatus.PARTIALLY_FILLED,
-  FILLED: PbOrderStatus.FILLED,
-  PENDING_CANCEL: PbOrderStatus.PENDING_CANCEL,
-  CANCELLED: PbOrderStatus.CANCELLED,
-  EXPIRED: PbOrderStatus.EXPIRED,
-};
-const ORDER_STATUS_FROM_PB = new Map<number, OrderStatus>(
-  Object.entries(ORDER_STATUS_TO_PB).map(([name, value]) => [value, name as OrderStatus]),
-);
+// Enum conversions (the maps are shared with the strategy side: src/protocol/trading-enums.ts)
 
 type ExecTypeName = ExecutionReportData['execType'];
-const EXEC_TYPE_TO_PB: Readonly<Record<ExecTypeName, PbExecType>> = {
-  PENDING_NEW: PbExecType.PENDING_NEW,
-  SENT: PbExecType.SENT,
-  ACCEPTED: PbExecType.ACCEPTED,
-  REJECTED: PbExecType.REJECTED,
-  TRADE: PbExecType.TRADE,
-  PENDING_CANCEL: PbExecType.PENDING_CANCEL,
-  CANCELLED: PbExecType.CANCELLED,
-  CANCEL_REJECTED: PbExecType.CANCEL_REJECTED,
-  RESTATED: PbExecType.RESTATED,
-  EXPIRED: PbExecType.EXPIRED,
-};
 
-const TRADING_STATE_TO_PB: Readonly<Record<TradingState, PbTradingState>> = {
-  ACTIVE: PbTradingState.ACTIVE,
-  REDUCING: PbTradingState.REDUCING,
-  HALTED: PbTradingState.HALTED,
-};
-const TRADING_STATE_FROM_PB = new Map<number, TradingState>([
-  [PbTradingState.ACTIVE, 'ACTIVE'],
-  [PbTradingState.REDUCING, 'REDUCING'],
-  [PbTradingState.HALTED, 'HALTED'],
-]);
-
-const SCOPE_FROM_PB = new Map<number, 'GLOBAL' | 'ACCOUNT'>([
-  [PbScope.GLOBAL, 'GLOBAL'],
-  [PbScope.ACCOUNT, 'ACCOUNT'],
-]);
-
-export const sideToProto = (side: Side): PbSide => SIDE_TO_PB[side];
-export const sideFromProto = (value: number): Side | undefined => SIDE_FROM_PB.get(value);
-export const orderTypeToProto = (type: OrderType): PbOrderType => ORDER_TYPE_TO_PB[type];
-export const orderTypeFromProto = (value: number): OrderType | undefined => ORDER_TYPE_FROM_PB.get(value);
+export const sideToProto = (side: Side): PbSide => SIDE.toProto[side] as PbSide;
+export const sideFromProto = (value: number): Side | undefined => SIDE.fromProto.get(value);
+export const orderTypeToProto = (type: OrderType): PbOrderType => ORDER_TYPE.toProto[type] as PbOrderType;
+export const orderTypeFromProto = (value: number): OrderType | undefined => ORDER_TYPE.fromProto.get(value);
 export const orderStatusToProto = (status: OrderStatus | undefined): PbOrderStatus =>
-  status === undefined ? PbOrderStatus.UNSPECIFIED : ORDER_STATUS_TO_PB[status];
-export const orderStatusFromProto = (value: number): OrderStatus | undefined => ORDER_STATUS_FROM_PB.get(value);
-export const execTypeToProto = (type: ExecTypeName): PbExecType => EXEC_TYPE_TO_PB[type];
-export const tradingStateToProto = (state: TradingState): PbTradingState => TRADING_STATE_TO_PB[state];
-export const tradingStateFromProto = (value: number): TradingState | undefined => TRADING_STATE_FROM_PB.get(value);
-export const scopeFromProto = (value: number): 'GLOBAL' | 'ACCOUNT' | undefined => SCOPE_FROM_PB.get(value);
+  status === undefined ? PbOrderStatus.UNSPECIFIED : (ORDER_STATUS.toProto[status] as PbOrderStatus);
+export const orderStatusFromProto = (value: number): OrderStatus | undefined => ORDER_STATUS.fromProto.get(value);
+export const execTypeToProto = (type: ExecTypeName): PbExecType => EXEC_TYPE.toProto[type] as PbExecType;
+export const tradingStateToProto = (state: TradingState): PbTradingState => TRADING_STATE.toProto[state] as PbTradingState;
+export const tradingStateFromProto = (value: number): TradingState | undefined => TRADING_STATE.fromProto.get(value);
+export const scopeFromProto = (value: number): 'GLOBAL' | 'ACCOUNT' | undefined => SCOPE.fromProto.get(value);
 export const scopeToProto = (scope: 'GLOBAL' | 'ACCOUNT'): PbScope => (scope === 'GLOBAL' ? PbScope.GLOBAL : PbScope.ACCOUNT);
 
 // ---------------------------------------------------------------------------------------------
