@@ -369,16 +369,7 @@ function readU64(dv: DataView, off: number, field: string): number {
 }
 
 function readSymbol(buf: Buffer, off: number): string {
-  let n = 0;
-  while (n < SYMBOL_BYTES) {
-    const c = buf[off + n]!;
-    if (c === 0) break;
-    if (c < 0x21 || c > 0x7e) bad(`symbol byte ${n} is not printable ASCII (0x${c.toString(16)})`);
-    n++;
-  }
-  if (n === 0) bad('empty symbol');
-  for (let i = n + 1; i < SYMBOL_BYTES; i++) if (buf[off + i] !== 0) bad('symbol padding is not NUL');
-  return buf.toString('latin1', off, off + n);
+  return buf.toString('latin1', off, off + checkSymbol(buf, off));
 }
 
 function readText(buf: Buffer, dv: DataView, off: number, end: number, field: string, max: number): { text: string; next: number } {
@@ -452,7 +443,8 @@ function parseTrade(buf: Buffer, dv: DataView, o: number, len: number): TradeMes
 // as parseSnapshot / parseTrade, but nothing is allocated (the gateway's hot path passes data
 // frames on as bytes, see DataFrame).
 
-function checkSymbol(buf: Buffer, off: number): void {
+/** Checks the NUL-padded symbol at `off` (printable ASCII, non-empty, clean padding); returns its length. */
+function checkSymbol(buf: Buffer, off: number): number {
   let n = 0;
   while (n < SYMBOL_BYTES) {
     const c = buf[off + n]!;
@@ -462,6 +454,7 @@ function checkSymbol(buf: Buffer, off: number): void {
   }
   if (n === 0) bad('empty symbol');
   for (let i = n + 1; i < SYMBOL_BYTES; i++) if (buf[off + i] !== 0) bad('symbol padding is not NUL');
+  return n;
 }
 
 /** The interned symbol at `off`, checked the first time it is seen. */
