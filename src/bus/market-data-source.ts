@@ -6,7 +6,9 @@
  * and then `commit`s the batch. Commit acknowledges the entries (XACK) and, in the same Redis
  * transaction, stores the caller's checkpoint blob, so "handled" and "acknowledged" can never
  * disagree after a crash: a batch is either committed with the state it produced or it is
- * redelivered (to this or another consumer of the group) as if never seen.
+ * redelivered (to this or another consumer of the group) as if never seen. `next()` may be
+ * called while a commit is in flight (the strategy instance reads ahead); commits are applied
+ * in call order.
  */
 import type { MarketDataEntryMessage } from './tick-codec.ts';
 

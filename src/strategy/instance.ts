@@ -19,18 +19,27 @@
  *     execution events handled since the last commit are also "forgotten" by a crash, and the
  *     execution service replays every report after that seq when the channel resumes
  *     (`start(runtime.lastReportSeq)`). Reports already in the checkpoint are ignored by seq.
- *  3. A batch's orders are sent after its commit, so every order the strategy sent because of
- *     market data is in a stored checkpoint first. An order stored but not received by the
- *     execution service (killed between commit and send, or still queued in the channel) is
- *     re-sent after the restart: `PENDING_NEW` orders of today in the restored checkpoint are
- *     submitted again, and unanswered cancels re-requested; the service ignores a client
- *     order id it already has, so nothing is traded twice.
- *  4. Orders decided in reaction to execution events or timers are sent at once (waiting for a
- *     Redis write per report would slow every fill) and checkpointed with the next commit, or
- *     after `checkpointIntervalMs` when no market data comes. Killed in between: the restarted
- *     runtime sees the replayed reports again and decides again with the same client order
- *     ids (the sequence is in the checkpoint); an order the service already has is adopted
- *     from its reports, never duplicated. A timer that fired in that window fires again.
+ *  3. A batch's orders are sent as soon as the batch is handled, then the batch is committed
+ *     (waiting for the commit's Redis round trip first would put it on every order's path).
+ *     The execution service's journal, not the checkpoint, is the durable record of an order:
+ *     - killed after the send, before the commit is stored: the batch is redelivered to a
+ *       runtime restored to before it, which decides again with the same client order ids
+ *       (the sequence is in the checkpoint); the service ignores a client order id it already
+ *       has and replays that order's reports, so the runtime adopts it: nothing is traded
+ *       twice (a strategy whose decisions depend on more than its inputs and state, e.g. a
+ *       random number, may decide differently the second time; the first order is still
+ *       adopted from its reports, see docs/strategy-api.md);
+ *     - killed after the commit: `PENDING_NEW` orders of today in the restored checkpoint may
+ *       never have reached the service (still queued in the channel), so they are submitted
+ *       again with the same ids, and unanswered cancels re-requested.
+ *  4. Orders decided in reaction to execution events or timers are sent at once too, and
+ *     checkpointed with the next commit, or after `checkpointIntervalMs` when no market data
+ *     comes; a crash in between is handled as in 3: the replayed reports are decided on again
+ *     with the same client order ids. A timer that fired in that window fires again.
+ *  5. The next batch is read while the previous one's commit is on the wire (the blocking read
+ *     has a connection of its own), but handled only after that commit succeeded: a commit
+ *     refused because another instance took the entries over fails this instance before it
+ *     handles anything more.
  *
  * A hook that throws fails the runtime: the driver stops without committing and the process
  * exits non-zero; the supervisor restarts it from the last checkpoint. A batch that always
@@ -304,6 +313,8 @@ export class StrategyInstance<P = unknown, S extends object = JsonObject> {
 
   async #readLoop(): Promise<void> {
     let delay = this.#o.retryInitialMs ?? 100;
+    // The batch being handled and committed while the next one is read (see 5. above).
+    let inHand: Promise<void> | undefined;
     while (this.#state === 'running') {
       let batch: MarketDataBatch | undefined;
       try {
@@ -317,10 +328,15 @@ export class StrategyInstance<P = unknown, S extends object = JsonObject> {
         continue;
       }
       if (batch === undefined) break;
+      if (batch.entries.length === 0) continue;
+      await inHand;
       // A batch read after stop() began is not handled: it stays pending and is redelivered.
-      if (batch.entries.length === 0 || this.#state !== 'running') continue;
-      await this.#enqueue(() => this.#handleBatch(batch));
+      if (this.#state !== 'running') break;
+      inHand = this.#enqueue(() => this.#handleBatch(batch));
+      // Marked handled now (a failure also reaches run() through #fatal); awaited above.
+      inHand.catch(() => undefined);
     }
+    await inHand;
   }
 
   async #handleBatch(batch: MarketDataBatch): Promise<void> {
@@ -347,10 +363,14 @@ export class StrategyInstance<P = unknown, S extends object = JsonObject> {
       this.#stats.entries += 1;
     }
     await this.#syncSymbols(intents);
+    if (this.#send(intents) > 0) {
+      // HTTP/2 writes leave the process in the next event-loop turn: let the orders go out
+      // before the checkpoint is serialised and written.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     await this.#commit(batch, failed);
     this.#stats.batches += 1;
     this.#stats.failedEntries += failed.length;
-    this.#send(intents);
     this.#armStrategyTimer();
   }
 
@@ -433,16 +453,21 @@ export class StrategyInstance<P = unknown, S extends object = JsonObject> {
     this.#symbols = key;
   }
 
-  #send(intents: readonly Intent[]): void {
+  /** Hands the orders and cancels among `intents` to the channel; returns how many. */
+  #send(intents: readonly Intent[]): number {
+    let sent = 0;
     for (const intent of intents) {
       if (intent.type === 'submit') {
         this.#o.channel.submit(intent);
         this.#stats.ordersSent += 1;
+        sent += 1;
       } else if (intent.type === 'cancel') {
         this.#o.channel.cancel(intent);
         this.#stats.cancelsSent += 1;
+        sent += 1;
       }
     }
+    return sent;
   }
 
   /**

@@ -111,17 +111,24 @@ test('ticks reach the strategy in order, each batch is committed after it is han
   assert.equal(stored(store).state.stopped, true, 'onStop ran and its state was stored');
 });
 
-test('a batch’s orders are sent after its commit; execution events reach the strategy and their intents go out at once', async () => {
+test('a batch’s orders are sent before its commit (off the order path); execution events reach the strategy and their intents go out at once', async () => {
   const { store, source, channel, instance } = setup({ buyAt: 3 });
   let sentAtCommit = -1;
-  source.onCommit = (batch) => {
-    if (batch.entries.some((e) => e.messages.some((m) => m.seq === 3))) sentAtCommit = channel.sent.length;
+  let checkpointedSeq = -1;
+  source.onCommit = (batch, checkpoint) => {
+    if (batch.entries.some((e) => e.messages.some((m) => m.seq === 3))) {
+      sentAtCommit = channel.submits.length;
+      // The checkpoint stored with the batch holds the order, with the id that was sent.
+      checkpointedSeq = (JSON.parse(checkpoint!) as StrategyCheckpoint).ids.lastSeq;
+    }
   };
   await instance.start();
   const done = instance.run();
   appendTicks(store, 1, 4);
   await until('the buy', () => channel.submits.length === 1);
-  assert.equal(sentAtCommit, 0, 'nothing was sent before the batch was committed');
+  await until('the batch committed', () => sentAtCommit !== -1);
+  assert.equal(sentAtCommit, 1, 'the order left before the batch’s commit');
+  assert.equal(checkpointedSeq, 1);
   const order = channel.submits[0]!;
   assert.equal(order.clientOrderId.startsWith('recorder.i1-20260105-'), true);
   assert.equal(order.account, 'ACC1');
@@ -169,6 +176,33 @@ test('a restarted instance resumes from the stored checkpoint: state, lastReport
   await b.instance.start();
   assert.deepEqual(b.channel.submits.map((s) => s.clientOrderId), [a.channel.submits[0]!.clientOrderId]);
   await b.instance.stop();
+});
+
+test('killed after a batch’s order left but before its commit: the batch is decided again with the same client order id', async () => {
+  const store = new FakeMarketData();
+  const first = setup({ buyAt: 3 }, store);
+  first.source.onCommit = (batch) => {
+    if (batch.entries.some((e) => e.messages.some((m) => m.seq === 3))) {
+      first.source.kill();
+      throw new Error('killed');
+    }
+  };
+  await first.instance.start();
+  const run1 = first.instance.run();
+  appendTicks(store, 1, 4);
+  await assert.rejects(run1);
+  assert.equal(first.channel.submits.length, 1, 'the order left before the commit');
+  assert.ok(store.checkpoint === undefined || !stored(store).state.seen.includes(3), 'the batch with tick 3 was not committed');
+
+  const second = setup({ buyAt: 3 }, store);
+  await second.instance.start();
+  const run2 = second.instance.run();
+  await until('all acknowledged', () => store.unacked === 0);
+  await second.instance.stop();
+  await run2;
+  // Same id: the execution service recognises it and answers with the order's reports (not traded twice).
+  assert.deepEqual(second.channel.submits.map((o) => o.clientOrderId), [first.channel.submits[0]!.clientOrderId]);
+  assert.deepEqual(stored(store).state.seen, [1, 2, 3, 4]);
 });
 
 test('killed mid-batch: the uncommitted batch is redelivered and each tick is seen exactly once by the strategy', async () => {
