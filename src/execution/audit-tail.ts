@@ -27,24 +27,43 @@ export function summarizeAudit(entry: Pick<AuditEntry, 'kind' | 'data' | 'symbol
   return parts.join(' ').slice(0, 200);
 }
 
-/** A Journal that also mirrors each appended entry to the Redis tail stream. */
+/** Most entries waiting for the next mirror write; beyond it the oldest are left out (the journal has them all). */
+const MAX_WAITING = 10_000;
+
+/**
+ * A Journal that also mirrors each appended entry to the Redis tail stream. The mirror write
+ * goes out after the current event-loop turn (setImmediate), in one pipeline for every entry
+ * of that turn: an append is on the path of every order (journal before action), and a Redis
+ * write there would delay the FIX send that follows it by a socket write.
+ */
 export function withAuditTail(journal: Journal, redis: RedisConnection, prefix: string, log: Logger): Journal {
   const key = auditTailKey(prefix);
   let warned = false;
+  let waiting: AuditEntry[] = [];
+  let scheduled: NodeJS.Immediate | undefined;
+  const mirror = (): void => {
+    scheduled = undefined;
+    const entries = waiting;
+    waiting = [];
+    if (entries.length === 0 || !redis.isReady) return;
+    const pipeline = redis.client.pipeline();
+    for (const e of entries) {
+      pipeline.xadd(key, 'MAXLEN', '~', String(AUDIT_TAIL_MAX_LEN), '*',
+        'seq', String(e.seq), 'ts', String(e.ts), 'kind', e.kind, 'account', e.account ?? '',
+        'clientOrderId', e.clientOrderId ?? '', 'actor', e.actor ?? '', 'summary', summarizeAudit(e));
+    }
+    pipeline.exec().catch((error: unknown) => {
+      if (!warned) log.warn('audit tail to Redis failed (the journal is unaffected)', { error: error instanceof Error ? error.message : String(error) });
+      warned = true;
+    });
+  };
   return {
     append(records: readonly AuditRecord[]): AuditEntry[] {
       const entries = journal.append(records);
       if (redis.isReady) {
-        const pipeline = redis.client.pipeline();
-        for (const e of entries) {
-          pipeline.xadd(key, 'MAXLEN', '~', String(AUDIT_TAIL_MAX_LEN), '*',
-            'seq', String(e.seq), 'ts', String(e.ts), 'kind', e.kind, 'account', e.account ?? '',
-            'clientOrderId', e.clientOrderId ?? '', 'actor', e.actor ?? '', 'summary', summarizeAudit(e));
-        }
-        pipeline.exec().catch((error: unknown) => {
-          if (!warned) log.warn('audit tail to Redis failed (the journal is unaffected)', { error: error instanceof Error ? error.message : String(error) });
-          warned = true;
-        });
+        for (const e of entries) waiting.push(e);
+        if (waiting.length > MAX_WAITING) waiting.splice(0, waiting.length - MAX_WAITING);
+        scheduled ??= setImmediate(mirror);
       }
       return entries;
     },
@@ -54,6 +73,13 @@ export function withAuditTail(journal: Journal, redis: RedisConnection, prefix: 
     get lastSeq() {
       return journal.lastSeq;
     },
-    close: () => journal.close(),
+    close: () => {
+      // What this turn appended still goes out (best effort, not awaited).
+      if (scheduled !== undefined) {
+        clearImmediate(scheduled);
+        mirror();
+      }
+      return journal.close();
+    },
   };
 }
