@@ -1074,10 +1074,9 @@ export class Oms implements TradingSessionHandler, AdminHandler {
 
   #restingOrders(account: string): RestingOrder[] {
     const out: RestingOrder[] = [];
-    for (const o of this.#working) {
-      if (o.order.account !== account || isTerminal(o.order.status)) continue;
-      out.push({ clientOrderId: o.order.clientOrderId, symbol: o.order.symbol, side: o.order.side, orderType: o.order.orderType, price: o.order.price, leavesQty: o.order.leavesQty });
-    }
+    // The Order itself is the RestingOrder view (no copy per working order per check: with
+    // hundreds working, copying was most of a risk check's time).
+    for (const o of this.#working) if (o.order.account === account && !isTerminal(o.order.status)) out.push(o.order);
     return out;
   }
 
