@@ -6,7 +6,9 @@
  * Which ran where (2 cores shared by all; each service its own process, as `triquant up`):
  * - child `venue`: the simulator in load mode (continuous trading, TRIQUANT_BENCH_T2O_LOAD
  *   synthetic orders per second, default 10,000: about as many ticks per second over the 10
- *   symbols), its feed server and FIX acceptor;
+ *   symbols), its feed server and FIX acceptor; the flow is generated and published every
+ *   TRIQUANT_BENCH_T2O_STEP_MS (default 1 ms: a steady load of ~10 ticks per millisecond,
+ *   not the simulator's default 10 ms step, whose bursts of ~100 ticks a tick would queue behind);
  * - child `gateway`: feed client → Redis Streams publisher;
  * - child `execution`: ExecutionService (risk, OMS, SQLite journal `sync: normal` or
  *   TRIQUANT_BENCH_SYNC=full, FIX broker, gRPC), reference prices tailed from Redis;
@@ -26,7 +28,8 @@
  *   decide    strategy: onTick placed the order
  *   submit    strategy: GrpcOrderChannel.submit (after the batch's checkpoint commit to Redis)
  *   oms_in    execution: Oms.submit entered (gRPC decode and validation before it)
- *   oms_out   execution: Oms.submit returned (risk, journal, FIX write done; journal time apart)
+ *   fix_out   execution: the broker adapter's send of the NewOrderSingle returned (risk and
+ *             journal done before it; journal time apart; the strategy's SENT report after it)
  *   arrive    venue: FixApplication.onNewOrderSingle
  * Result: p50/p99/p999 of arrive − emit, ticks_per_sec actually delivered (stored by the
  * gateway) and the median / p99 of each hop.
@@ -38,6 +41,7 @@ import { cpuWindow, startOrderPathStack, summarize } from './support/order-path.
 
 const LOAD = Number(process.env.TRIQUANT_BENCH_T2O_LOAD ?? 10_000);
 const INTERVAL_MS = Number(process.env.TRIQUANT_BENCH_T2O_INTERVAL_MS ?? 50);
+const STEP_MS = Number(process.env.TRIQUANT_BENCH_T2O_STEP_MS ?? 1);
 const SYNC = process.env.TRIQUANT_BENCH_SYNC === 'full' ? 'full' : 'normal';
 const SYMBOL = '600036.SH';
 
@@ -52,7 +56,7 @@ const bench: BenchDefinition = {
   description: 'tick emitted by the simulator → the order it caused received by the simulator, at ~10,000 ticks/s: p50/p99/p999 µs, per-hop breakdown',
   defaultDurationMs: 10_000,
   async run(ctx) {
-    const stack = await startOrderPathStack({ markSymbol: SYMBOL, loadOrdersPerSecond: LOAD, sync: SYNC });
+    const stack = await startOrderPathStack({ markSymbol: SYMBOL, loadOrdersPerSecond: LOAD, stepIntervalMs: STEP_MS, sync: SYNC });
     try {
       const strategy = await stack.add({ role: 'strategy', grpcTarget: stack.grpcTarget(), orderIntervalMs: INTERVAL_MS });
       await sleep(2_000); // warm-up
@@ -72,14 +76,14 @@ const bench: BenchDefinition = {
       const v = await stack.venue.collect<{ emitted: Array<[number, number]>; arrivals: Array<[string, number]>; duplicateEventTimes: number }>();
       const g = await stack.gateway.collect<{ ticks: Array<[number, number, number]> }>();
       const s = await strategy.collect<{ sent: Array<[string, string, number, number, number]>; reports: Array<[string, number]> }>();
-      const e = await stack.execution.collect<{ orders: Array<[string, string, string, number, number, number]> }>();
+      const e = await stack.execution.collect<{ orders: Array<[string, string, string, number, number, number, number]> }>();
       const emitted = new Map(v.emitted);
       const arrived = new Map(v.arrivals);
       const gateway = new Map(g.ticks.map(([eventTime, recv, ack]) => [eventTime, { recv, ack }]));
-      const exec = new Map(e.orders.map(([id, , venueId, omsIn, omsOut, journalUs]) => [id, { venueId, omsIn, omsOut, journalUs }]));
+      const exec = new Map(e.orders.map(([id, , venueId, omsIn, , journalUs, fixOut]) => [id, { venueId, omsIn, fixOut, journalUs }]));
       const hops: Record<string, number[]> = {
         feed_to_gateway: [], gateway_to_redis_ack: [], redis_to_strategy_read: [], strategy_read_to_decide: [], decide_to_grpc_submit: [],
-        grpc_to_execution: [], execution_risk_journal_fix_send: [], of_which_journal: [], fix_to_sim: [],
+        grpc_to_execution: [], execution_risk_journal_fix_write: [], of_which_journal: [], fix_to_sim: [],
       };
       const total: number[] = [];
       let incomplete = 0;
@@ -101,9 +105,9 @@ const bench: BenchDefinition = {
         hops.strategy_read_to_decide!.push(decide - read);
         hops.decide_to_grpc_submit!.push(submit - decide);
         hops.grpc_to_execution!.push(ex.omsIn - submit);
-        hops.execution_risk_journal_fix_send!.push(ex.omsOut - ex.omsIn);
+        hops.execution_risk_journal_fix_write!.push(ex.fixOut - ex.omsIn);
         hops.of_which_journal!.push(ex.journalUs);
-        hops.fix_to_sim!.push(arrive - ex.omsOut);
+        hops.fix_to_sim!.push(arrive - ex.fixOut);
       }
       if (total.length === 0) throw new Error(`no complete tick-to-order sample (strategy sent ${s.sent.length}, incomplete ${incomplete}, venue arrivals ${v.arrivals.length})`);
       const t = summarize(total);
@@ -128,6 +132,7 @@ const bench: BenchDefinition = {
         strategy_batches_per_sec: rate(st0, st1, 'batches'),
         sim_load_orders_per_sec: LOAD,
         order_interval_ms: INTERVAL_MS,
+        sim_step_ms: STEP_MS,
         incomplete_samples: incomplete,
         duplicate_event_times: v.duplicateEventTimes,
         breakdown,

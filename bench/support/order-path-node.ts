@@ -49,6 +49,8 @@ export interface NodeSettings {
   // venue
   loadOrdersPerSecond?: number;
   arrivalsPerSecond?: number;
+  /** The simulator's step (ms): load-mode flow is generated and published once per step. */
+  stepIntervalMs?: number;
   // gateway
   feedPort?: number;
   // execution
@@ -111,6 +113,7 @@ async function startVenue(s: NodeSettings): Promise<{ info: Record<string, unkno
     clock, calendar: new TradingCalendar(), instruments: buildUniverse(), seed: 7, timeMode: { kind: 'continuous' },
     flow: { ...DEFAULT_ORDER_FLOW, arrivalsPerSecond: s.arrivalsPerSecond ?? DEFAULT_ORDER_FLOW.arrivalsPerSecond },
     ...(s.loadOrdersPerSecond ? { loadOrdersPerSecond: s.loadOrdersPerSecond } : {}),
+    ...(s.stepIntervalMs ? { stepIntervalMs: s.stepIntervalMs } : {}),
   });
   const venue = new FixVenue(sim, clock, silentLogger);
   sim.setMemberEvents(venue.events);
@@ -223,18 +226,19 @@ async function startExecution(s: NodeSettings): Promise<{ info: Record<string, u
     config, logger: silentLogger, brokerHost: '127.0.0.1', brokerPort: s.fixPort!, grpcPort: 0, metricsPort: 0,
     redis: { mode: 'standalone', url: s.redisUrl, keyPrefix: s.keyPrefix }, instruments: buildUniverse(),
   });
-  // Per order: OMS entry and return (risk, journal, FIX send all happen synchronously inside).
-  const orders: Array<[string, string, string, number, number, number]> = []; // clientOrderId, tag, venueClOrdId, in, out, journal µs
-  let current: { venueId: string; journalUs: number } | undefined;
+  // Per order: OMS entry, the FIX write and the return (risk, journal, FIX send, then the SENT
+  // report to the strategy all happen synchronously inside).
+  const orders: Array<[string, string, string, number, number, number, number]> = []; // clientOrderId, tag, venueClOrdId, in, out, journal µs, FIX written
+  let current: { venueId: string; journalUs: number; fixAt: number } | undefined;
   const oms = service.oms as unknown as { submit(identity: SessionIdentity, cmd: SubmitOrderCommand): void };
   const submit = oms.submit.bind(service.oms);
   oms.submit = (identity, cmd) => {
     const at = monoMicros();
-    current = { venueId: '', journalUs: 0 };
+    current = { venueId: '', journalUs: 0, fixAt: 0 };
     try {
       submit(identity, cmd);
     } finally {
-      orders.push([cmd.clientOrderId, cmd.tag, current.venueId, at, monoMicros(), current.journalUs]);
+      orders.push([cmd.clientOrderId, cmd.tag, current.venueId, at, monoMicros(), current.journalUs, current.fixAt]);
       current = undefined;
     }
   };
@@ -251,8 +255,15 @@ async function startExecution(s: NodeSettings): Promise<{ info: Record<string, u
   const broker = service.broker as unknown as { submit(order: { clientOrderId: string }): Promise<void> };
   const brokerSubmit = broker.submit.bind(service.broker);
   broker.submit = (order) => {
-    if (current) current.venueId = order.clientOrderId;
-    return brokerSubmit(order);
+    try {
+      return brokerSubmit(order);
+    } finally {
+      // The NewOrderSingle is on the socket once the adapter's (synchronous) send returned.
+      if (current) {
+        current.venueId = order.clientOrderId;
+        current.fixAt = monoMicros();
+      }
+    }
   };
   const symbols = buildUniverse().map((i) => i.symbol);
   const deadline = Date.now() + 20_000;

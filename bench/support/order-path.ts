@@ -122,6 +122,7 @@ export interface StackOptions {
   markSymbol: string;
   loadOrdersPerSecond?: number;
   arrivalsPerSecond?: number;
+  stepIntervalMs?: number;
   sync: 'normal' | 'full';
 }
 
@@ -152,6 +153,7 @@ export async function startOrderPathStack(options: StackOptions): Promise<OrderP
       role: 'venue',
       ...(options.loadOrdersPerSecond ? { loadOrdersPerSecond: options.loadOrdersPerSecond } : {}),
       ...(options.arrivalsPerSecond ? { arrivalsPerSecond: options.arrivalsPerSecond } : {}),
+      ...(options.stepIntervalMs ? { stepIntervalMs: options.stepIntervalMs } : {}),
     });
     const gateway = await add({ role: 'gateway', feedPort: venue.info.feedPort as number });
     const execution = await add({ role: 'execution', dataDir: join(dir, 'data'), fixPort: venue.info.fixPort as number, sync: options.sync });
