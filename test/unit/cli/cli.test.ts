@@ -58,6 +58,7 @@ test('bench lists benchmarks and rejects unknown names', () => {
   const list = triquant(['bench', '--list']);
   assert.equal(list.code, 0);
   assert.match(list.stdout, /^core\b/m);
+  assert.match(list.stdout, /^hop-floor\b/m);
   const unknown = triquant(['bench', 'nope']);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /no benchmark "nope"/);
