@@ -29,6 +29,7 @@ import type { AuditEntry, AuditKind, AuditQuery, AuditRecord, ChainVerification,
 import { JournalDataError, JournalLockedError, JournalNotFoundError, JournalStateError } from './errors.ts';
 import { canonicalJson, entryHash, GENESIS_HASH } from './hash-chain.ts';
 import { inTransaction } from './transaction.ts';
+import { WalCheckpointer } from './wal-checkpointer.ts';
 
 export type JournalSync = 'normal' | 'full';
 
@@ -93,6 +94,8 @@ export interface OpenJournalOptions {
   readonly clock: Clock;
   /** 'normal' (default): survives a process crash. 'full': also survives power loss (fsync per commit). */
   readonly sync?: JournalSync;
+  /** How often the background worker checkpoints the WAL into the database file (default 1,000 ms). */
+  readonly checkpointIntervalMs?: number;
 }
 
 /**
@@ -247,14 +250,16 @@ export class SqliteJournal extends JournalReader implements Journal {
   readonly sync: JournalSync;
   private readonly clock: Clock;
   private readonly writerLock: WriterLock | undefined;
+  private readonly checkpointer: WalCheckpointer | undefined;
   private readonly insert: StatementSync;
   private readonly last: StatementSync;
 
-  private constructor(database: DatabaseSync, options: OpenJournalOptions, writerLock: WriterLock | undefined) {
+  private constructor(database: DatabaseSync, options: OpenJournalOptions, writerLock: WriterLock | undefined, checkpointer: WalCheckpointer | undefined) {
     super(database, options.path);
     this.clock = options.clock;
     this.sync = options.sync ?? 'normal';
     this.writerLock = writerLock;
+    this.checkpointer = checkpointer;
     this.insert = database.prepare(
       'INSERT INTO audit_journal (seq, ts, kind, account, strategy, symbol, client_order_id, actor, data, prev_hash, hash) ' +
         'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -278,7 +283,13 @@ export class SqliteJournal extends JournalReader implements Journal {
       }
       database.exec(`PRAGMA synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`);
       migrate(database, options.path);
-      return new SqliteJournal(database, { ...options, sync }, lock);
+      // The WAL is checkpointed by a worker thread, never inside an append (wal-checkpointer.ts).
+      let checkpointer: WalCheckpointer | undefined;
+      if (!inMemory) {
+        database.exec('PRAGMA wal_autocheckpoint = 0');
+        checkpointer = new WalCheckpointer({ path: options.path, intervalMs: options.checkpointIntervalMs });
+      }
+      return new SqliteJournal(database, { ...options, sync }, lock, checkpointer);
     } catch (error) {
       database?.close();
       lock?.release();
@@ -326,7 +337,14 @@ export class SqliteJournal extends JournalReader implements Journal {
 
   override close(): void {
     super.close();
+    // The worker's last checkpoint runs after this connection is gone (not waited for: close is synchronous).
+    void this.checkpointer?.stop();
     this.writerLock?.release();
+  }
+
+  /** WAL checkpoints of the background worker that failed (each is retried at the next interval). */
+  get checkpointErrors(): number {
+    return this.checkpointer?.errors ?? 0;
   }
 }
 
