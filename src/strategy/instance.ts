@@ -36,10 +36,13 @@
  *     checkpointed with the next commit, or after `checkpointIntervalMs` when no market data
  *     comes; a crash in between is handled as in 3: the replayed reports are decided on again
  *     with the same client order ids. A timer that fired in that window fires again.
- *  5. The next batch is read while the previous one's commit is on the wire (the blocking read
- *     has a connection of its own), but handled only after that commit succeeded: a commit
- *     refused because another instance took the entries over fails this instance before it
- *     handles anything more.
+ *  5. Batches are not held up by commits: at most one commit is on its way to Redis, and the
+ *     batches handled meanwhile go together in the next one, with the state after the last of
+ *     them (taken between two tasks of the driver's queue, so it is the state of exactly the
+ *     batches it acknowledges). A commit refused because another instance took the entries
+ *     over fails this instance; what it handled but had not committed is redelivered and
+ *     decided again with the same client order ids, as in 3. Past MAX_UNCOMMITTED_ENTRIES
+ *     handled entries the driver waits for the commit (Redis is slow: stop reading ahead).
  *
  * A hook that throws fails the runtime: the driver stops without committing and the process
  * exits non-zero; the supervisor restarts it from the last checkpoint. A batch that always
@@ -135,6 +138,9 @@ export function entryToSteps(entry: MarketDataEntry): Step[] {
   );
 }
 
+/** Handled but uncommitted entries at which the driver waits for the commit in flight. */
+const MAX_UNCOMMITTED_ENTRIES = 1_000;
+
 const EMPTY_BATCH: MarketDataBatch = Object.freeze({ entries: Object.freeze([]) as readonly MarketDataEntry[], origin: 'new' as const });
 
 function isRetryable(error: unknown): boolean {
@@ -154,6 +160,11 @@ export class StrategyInstance<P = unknown, S extends object = JsonObject> {
   #starting: Promise<void> | undefined;
   #dirty = false;
   #checkpointTimer: NodeJS.Timeout | undefined;
+  /** Handled batches no commit has carried yet. */
+  #uncommitted: { batch: MarketDataBatch; failed: { entry: MarketDataEntry; error: string }[] }[] = [];
+  #uncommittedEntries = 0;
+  /** The commit on its way to Redis (at most one at a time). */
+  #commitInFlight: Promise<void> | undefined;
   #strategyTimer: NodeJS.Timeout | undefined;
   #symbols = '';
   #stats = { batches: 0, entries: 0, ticks: 0, trades: 0, failedEntries: 0, executionEvents: 0, ordersSent: 0, cancelsSent: 0, commits: 0 };
@@ -277,7 +288,7 @@ export class StrategyInstance<P = unknown, S extends object = JsonObject> {
           const runtime = this.runtime;
           const stopped = await runtime.stop();
           this.#status(stopped);
-          await this.#commit(EMPTY_BATCH);
+          await this.#commitAll();
           this.#send(stopped.intents);
         });
       } catch (error) {
@@ -305,7 +316,7 @@ export class StrategyInstance<P = unknown, S extends object = JsonObject> {
   /** Stores the checkpoint now if anything changed since the last commit. */
   flushCheckpoint(): Promise<void> {
     return this.#enqueue(async () => {
-      if (this.#dirty && this.runtime.phase === 'running') await this.#commit(EMPTY_BATCH);
+      if ((this.#dirty || this.#uncommitted.length > 0) && this.runtime.phase === 'running') await this.#commitAll();
     });
   }
 
@@ -368,20 +379,72 @@ export class StrategyInstance<P = unknown, S extends object = JsonObject> {
       // before the checkpoint is serialised and written.
       await new Promise((resolve) => setImmediate(resolve));
     }
-    await this.#commit(batch, failed);
+    this.#uncommitted.push({ batch, failed });
+    this.#uncommittedEntries += batch.entries.length;
     this.#stats.batches += 1;
     this.#stats.failedEntries += failed.length;
+    if (this.#commitInFlight === undefined) this.#startCommit();
+    else if (this.#uncommittedEntries >= MAX_UNCOMMITTED_ENTRIES) await this.#commitAll(); // Redis is slow: stop reading ahead
     this.#armStrategyTimer();
   }
 
-  /** Stores the checkpoint with (the acknowledgement of) `batch`, retrying transient failures. */
-  async #commit(batch: MarketDataBatch, failed: { entry: MarketDataEntry; error: string }[] = []): Promise<void> {
+  /**
+   * Inside a driver task: stores the checkpoint with every handled batch not yet committed,
+   * after the commit in flight. Resolves once it is stored.
+   */
+  async #commitAll(): Promise<void> {
+    while (this.#commitInFlight !== undefined) await this.#commitInFlight.catch(() => undefined);
+    if (this.#failure !== undefined) throw this.#failure;
+    this.#startCommit();
+    await this.#commitInFlight;
+  }
+
+  /**
+   * Inside a driver task, so the runtime's state is that of exactly the batches handled so far:
+   * starts ONE commit of all of them with that state (see 5. above). When it is stored and more
+   * batches were handled meanwhile, a task commits those.
+   */
+  #startCommit(): void {
+    const items = this.#uncommitted;
+    this.#uncommitted = [];
+    this.#uncommittedEntries = 0;
+    const batch: MarketDataBatch = items.length === 0 ? EMPTY_BATCH
+      : items.length === 1 ? items[0]!.batch
+      : { entries: items.flatMap((i) => i.batch.entries), origin: items[items.length - 1]!.batch.origin };
+    const failed = items.flatMap((i) => i.failed);
     const text = JSON.stringify(this.runtime.checkpoint());
+    this.#dirty = false;
+    if (this.#checkpointTimer !== undefined) {
+      clearTimeout(this.#checkpointTimer);
+      this.#checkpointTimer = undefined;
+    }
+    const run = this.#store(batch, text, failed).then(
+      () => {
+        this.#stats.commits += 1;
+        this.#commitInFlight = undefined;
+        if (this.#uncommitted.length > 0 && this.#failure === undefined) {
+          this.#enqueue(async () => {
+            if (this.#commitInFlight === undefined && this.#uncommitted.length > 0) this.#startCommit();
+          }).catch(() => undefined); // a failure is reported through #fatal
+        }
+      },
+      (error: unknown) => {
+        this.#commitInFlight = undefined;
+        this.#fail(error);
+        throw this.#failure;
+      },
+    );
+    run.catch(() => undefined); // reported through #fatal; awaited by #commitAll
+    this.#commitInFlight = run;
+  }
+
+  /** Stores `text` with (the acknowledgement of) `batch`, retrying transient failures. */
+  async #store(batch: MarketDataBatch, text: string, failed: { entry: MarketDataEntry; error: string }[]): Promise<void> {
     let delay = this.#o.retryInitialMs ?? 100;
     for (;;) {
       try {
         await this.#o.source.commit(batch, text, failed.length > 0 ? failed : undefined);
-        break;
+        return;
       } catch (error) {
         // Retry while the instance should keep running; a stopping instance gives up (its batch is redelivered).
         if (!isRetryable(error) || this.#state === 'stopped' || this.#state === 'failed') throw error;
@@ -389,12 +452,6 @@ export class StrategyInstance<P = unknown, S extends object = JsonObject> {
         await new Promise((resolve) => setTimeout(resolve, delay));
         delay = Math.min(delay * 2, 5_000);
       }
-    }
-    this.#stats.commits += 1;
-    this.#dirty = false;
-    if (this.#checkpointTimer !== undefined) {
-      clearTimeout(this.#checkpointTimer);
-      this.#checkpointTimer = undefined;
     }
   }
 

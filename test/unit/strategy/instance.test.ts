@@ -205,6 +205,37 @@ test('killed after a batch’s order left but before its commit: the batch is de
   assert.deepEqual(stored(store).state.seen, [1, 2, 3, 4]);
 });
 
+test('batches are handled while a commit is on its way; the next commit carries them all with the state after the last', async () => {
+  const { store, source, instance } = setup();
+  let release: () => void = () => undefined;
+  let gate = new Promise<void>((resolve) => (release = resolve));
+  const commit = source.commit.bind(source);
+  let started = 0;
+  source.commit = async (batch, checkpoint, failed) => {
+    started += 1;
+    await gate;
+    return commit(batch, checkpoint, failed);
+  };
+  await instance.start();
+  const run = instance.run();
+  appendTicks(store, 1, 2); // one entry
+  await until('the first commit on its way', () => started === 1);
+  appendTicks(store, 3, 6); // two more entries, handled while the first commit waits
+  await until('ticks 3–6 handled', () => instance.runtime.state.seen.length === 6);
+  assert.equal(started, 1, 'no second commit while one is in flight');
+  assert.equal(store.commits.length, 0);
+  release();
+  await until('both commits stored', () => store.unacked === 0);
+  const [first, second] = store.commits;
+  assert.equal(first!.ids.length, 1);
+  assert.deepEqual((JSON.parse(first!.checkpoint!) as { state: State }).state.seen, [1, 2]);
+  assert.equal(second!.ids.length, 2, 'the two entries handled meanwhile, in one commit');
+  assert.deepEqual((JSON.parse(second!.checkpoint!) as { state: State }).state.seen, [1, 2, 3, 4, 5, 6]);
+  gate = Promise.resolve();
+  await instance.stop();
+  await run;
+});
+
 test('killed mid-batch: the uncommitted batch is redelivered and each tick is seen exactly once by the strategy', async () => {
   const store = new FakeMarketData();
   appendTicks(store, 1, 30, SYM, 1);
