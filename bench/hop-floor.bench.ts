@@ -31,107 +31,41 @@
  * → redis → the strategy's XREAD reply parsed), strategy_to_execution (→ execution read),
  * execution_to_venue (→ venue read). `in_process` gives the non-additive extras.
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BenchDefinition } from './harness.ts';
-import { processCpuSeconds, summarize } from './support/order-path.ts';
-import { monoMicros, type FloorRole, type FloorSettings } from './support/hop-floor-node.ts';
+import { summarize } from './support/order-path.ts';
+import { forkChildNode, monoMicros, processCpuSeconds, type ChildNode, type CountersMessage } from './support/child-node.ts';
+import type { FloorRole, FloorSettings } from './support/hop-floor-node.ts';
 import { RedisTestServer } from '../test/support/redis-server.ts';
 
 const NODE_FILE = fileURLToPath(new URL('./support/hop-floor-node.ts', import.meta.url));
 
-type Counters = { counters: Record<string, number>; broken: string[]; at: number };
+/** Every answer of a hop-floor child also names the connections that broke. */
+type Counters = CountersMessage & { broken: string[] };
 type Stamps = Array<[number, number, number]>;
 
-interface FloorNode {
-  readonly role: FloorRole;
-  readonly child: ChildProcess;
-  readonly info: Record<string, unknown>;
+interface FloorNode extends Omit<ChildNode<FloorRole>, 'counters' | 'collect'> {
   counters(): Promise<Counters>;
   collect<T>(): Promise<{ data: T; broken: string[] }>;
-  stop(): Promise<void>;
-}
-
-function request<T>(child: ChildProcess, message: { type: string }, answer: string, timeoutMs = 15_000): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.off('message', onMessage);
-      reject(new Error(`no ${answer} from the child within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const onMessage = (m: { type: string }) => {
-      if (m.type !== answer) return;
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      resolve(m as T);
-    };
-    child.on('message', onMessage);
-    child.send(message);
-  });
 }
 
 async function startNode(settings: FloorSettings): Promise<FloorNode> {
-  const child = fork(NODE_FILE, [], {
-    execPath: process.execPath,
-    // TRIQUANT_BENCH_PROF=<role>[,<role>]: a V8 CPU profile of those children, as the order-path benches.
-    execArgv: (process.env.TRIQUANT_BENCH_PROF ?? '').split(',').includes(settings.role)
-      ? ['--cpu-prof', '--cpu-prof-dir', process.env.TRIQUANT_BENCH_PROF_DIR ?? tmpdir()]
-      : [],
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-    env: { ...process.env, TRIQUANT_BENCH_FLOOR_NODE: JSON.stringify(settings) },
-  });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4_000)));
-  const info = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${settings.role} did not start within 30 s: ${stderr}`)), 30_000);
-    child.once('message', (m: { type: string; info: Record<string, unknown> }) => {
-      clearTimeout(timer);
-      if (m.type === 'ready') resolve(m.info);
-      else reject(new Error(`${settings.role}: unexpected first message ${m.type}`));
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${settings.role} exited with ${code} before it was ready: ${stderr}`));
-    });
-  }).catch((error: unknown) => {
-    child.kill('SIGKILL');
-    throw error;
-  });
-  let stopped: Promise<void> | undefined;
-  return {
-    role: settings.role,
-    child,
-    info,
-    counters: () => request(child, { type: 'counters' }, 'counters'),
-    collect: <T>() => request<{ data: T; broken: string[] }>(child, { type: 'collect' }, 'collected', 30_000),
-    stop: () => {
-      stopped ??= new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        const kill = setTimeout(() => child.kill('SIGKILL'), 5_000);
-        child.once('exit', () => {
-          clearTimeout(kill);
-          resolve();
-        });
-        if (child.connected) child.send({ type: 'stop' });
-        else child.kill('SIGKILL');
-      });
-      return stopped;
-    },
-  };
+  const node = await forkChildNode(NODE_FILE, 'TRIQUANT_BENCH_FLOOR_NODE', settings, { killAfterMs: 5_000 });
+  return { ...node, counters: () => node.counters<Counters>(), collect: <T>() => node.collect<{ data: T; broken: string[] }>() };
 }
 
 /** CPU (cores = CPU seconds per wall second) of each child, redis-server and this process over a window. */
 function cpuWindow(nodes: readonly FloorNode[], redisPid: number | undefined): () => Record<string, number> {
   const started = performance.now();
-  const before = new Map(nodes.map((n) => [n.role, processCpuSeconds(n.child.pid)]));
+  const before = new Map(nodes.map((n) => [n.role, n.cpuSeconds()]));
   const redisBefore = processCpuSeconds(redisPid);
   const selfBefore = process.cpuUsage();
   return () => {
     const seconds = (performance.now() - started) / 1000;
     const cores = (used: number) => Number((used / seconds).toFixed(2));
     const out: Record<string, number> = {};
-    for (const n of nodes) out[`${n.role}_cores`] = cores(processCpuSeconds(n.child.pid) - (before.get(n.role) ?? 0));
+    for (const n of nodes) out[`${n.role}_cores`] = cores(n.cpuSeconds() - (before.get(n.role) ?? 0));
     out.redis_cores = cores(processCpuSeconds(redisPid) - redisBefore);
     const self = process.cpuUsage(selfBefore);
     out.bench_process_cores = cores((self.user + self.system) / 1e6);

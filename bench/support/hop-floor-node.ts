@@ -18,6 +18,7 @@
  * {type:'collect'} (→ {type:'collected', data}) and {type:'stop'} (the child closes and exits 0).
  */
 import net from 'node:net';
+import { monoMicros, serveParent, type ChildHandlers } from './child-node.ts';
 
 export type FloorRole = 'venue' | 'gateway' | 'strategy' | 'execution';
 
@@ -39,10 +40,6 @@ export interface FloorSettings {
   executionPort?: number;
 }
 
-/** µs on CLOCK_MONOTONIC: comparable between processes of this machine. */
-export function monoMicros(): number {
-  return Number(process.hrtime.bigint() / 1000n);
-}
 
 const KIND_DATA = 1;
 const KIND_MARKED = 2;
@@ -210,7 +207,7 @@ function listen(onSocket: (socket: net.Socket) => void, where: string): Promise<
   });
 }
 
-type Handlers = { counters(): Record<string, number>; collect(): unknown; stop(): Promise<void> };
+type Handlers = ChildHandlers;
 type Started = { info: Record<string, unknown>; handlers: Handlers };
 
 // ---- roles ---------------------------------------------------------------------------------------
@@ -455,20 +452,13 @@ async function main(): Promise<void> {
   const settings = JSON.parse(process.env.TRIQUANT_BENCH_FLOOR_NODE ?? '{}') as FloorSettings;
   const start = { venue: startVenue, gateway: startGateway, strategy: startStrategy, execution: startExecution }[settings.role];
   const { info, handlers } = await start(settings);
-  process.on('message', (message: { type: string }) => {
-    if (message.type === 'counters') process.send!({ type: 'counters', counters: handlers.counters(), broken, at: monoMicros() });
-    else if (message.type === 'collect') process.send!({ type: 'collected', data: handlers.collect(), broken });
-    else if (message.type === 'stop') {
+  serveParent(info, {
+    ...handlers,
+    stop: () => {
       stopping = true;
-      void handlers.stop().finally(() => {
-        process.send!({ type: 'stopped' }, () => process.exit(0));
-        setTimeout(() => process.exit(0), 1_000).unref();
-      });
-    }
-  });
-  // The parent is gone: do not linger.
-  process.once('disconnect', () => process.exit(0));
-  process.send!({ type: 'ready', info });
+      return handlers.stop();
+    },
+  }, () => ({ broken }));
 }
 
 if (import.meta.main) {

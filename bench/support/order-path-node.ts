@@ -9,9 +9,7 @@
  * time stamps. Stamps are `process.hrtime` (CLOCK_MONOTONIC, the same clock in every process
  * on the machine) in microseconds, so hops measured in different processes can be subtracted.
  *
- * Protocol with the parent (IPC): the child sends {type:'ready', info}; the parent sends
- * {type:'counters'} (answered {type:'counters', counters}), {type:'collect'} (answered
- * {type:'collected', data}) and {type:'stop'} (the child closes everything and exits 0).
+ * Protocol with the parent: bench/support/child-node.ts.
  */
 import { mkdirSync } from 'node:fs';
 import { TradingCalendar } from '../../src/core/calendar.ts';
@@ -37,6 +35,7 @@ import type { SessionIdentity, SubmitOrderCommand } from '../../src/execution/po
 import { defineStrategy, param, z, type SubmitIntent } from '../../src/strategy/api.ts';
 import { StrategyInstance } from '../../src/strategy/instance.ts';
 import { GrpcOrderChannel } from '../../src/strategy/order-client.ts';
+import { monoMicros, serveParent, type ChildHandlers } from './child-node.ts';
 
 export type NodeRole = 'venue' | 'gateway' | 'execution' | 'strategy';
 
@@ -63,10 +62,7 @@ export interface NodeSettings {
   orderIntervalMs?: number;
 }
 
-/** µs on CLOCK_MONOTONIC: comparable between processes of this machine. */
-export function monoMicros(): number {
-  return Number(process.hrtime.bigint() / 1000n);
-}
+export { monoMicros } from './child-node.ts';
 
 export const BENCH_ACCOUNT = 'BENCH';
 export const BENCH_TOKEN = 'bench-token';
@@ -105,7 +101,7 @@ export function benchConfig(s: NodeSettings): Config {
   };
 }
 
-type Handlers = { counters(): Record<string, number>; collect(): unknown; stop(): Promise<void> };
+type Handlers = ChildHandlers;
 
 async function startVenue(s: NodeSettings): Promise<{ info: Record<string, unknown>; handlers: Handlers }> {
   const clock = new LiveClock();
@@ -371,19 +367,7 @@ async function main(): Promise<void> {
   const settings = JSON.parse(process.env.TRIQUANT_BENCH_NODE ?? '{}') as NodeSettings;
   const start = { venue: startVenue, gateway: startGateway, execution: startExecution, strategy: startStrategy }[settings.role];
   const { info, handlers } = await start(settings);
-  process.on('message', (message: { type: string }) => {
-    if (message.type === 'counters') process.send!({ type: 'counters', counters: handlers.counters(), at: monoMicros() });
-    else if (message.type === 'collect') process.send!({ type: 'collected', data: handlers.collect() });
-    else if (message.type === 'stop') {
-      void handlers.stop().finally(() => {
-        process.send!({ type: 'stopped' }, () => process.exit(0));
-        setTimeout(() => process.exit(0), 1_000).unref();
-      });
-    }
-  });
-  // The parent is gone: do not linger.
-  process.once('disconnect', () => process.exit(0));
-  process.send!({ type: 'ready', info });
+  serveParent(info, handlers);
 }
 
 if (import.meta.main) {

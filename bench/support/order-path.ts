@@ -4,106 +4,27 @@
  * (bench/support/order-path-node.ts), as `triquant up` runs them. Everything started here is
  * stopped (and SIGKILLed if it does not stop) and the temp directory removed, even on failure.
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { latencySummary } from '../harness.ts';
 import { RedisTestServer } from '../../test/support/redis-server.ts';
+import { forkChildNode, processCpuSeconds, type ChildNode } from './child-node.ts';
 import type { NodeRole, NodeSettings } from './order-path-node.ts';
+
+export { processCpuSeconds } from './child-node.ts';
 
 const NODE_FILE = fileURLToPath(new URL('./order-path-node.ts', import.meta.url));
 
-export interface ComponentNode {
-  readonly role: NodeRole;
-  readonly child: ChildProcess;
-  readonly info: Record<string, unknown>;
-  counters(): Promise<{ counters: Record<string, number>; at: number }>;
+export interface ComponentNode extends Omit<ChildNode<NodeRole>, 'collect'> {
+  /** The data the child collected. */
   collect<T>(): Promise<T>;
-  stop(): Promise<void>;
-  /** utime + stime of the process so far, seconds (Linux /proc). */
-  cpuSeconds(): number;
-}
-
-/** utime + stime of a process in seconds (Linux /proc; 0 where unavailable). */
-export function processCpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return 0;
-  }
-}
-
-function request<T>(child: ChildProcess, message: { type: string }, answer: string, timeoutMs = 15_000): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.off('message', onMessage);
-      reject(new Error(`no ${answer} from the child within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const onMessage = (m: { type: string }) => {
-      if (m.type !== answer) return;
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      resolve(m as T);
-    };
-    child.on('message', onMessage);
-    child.send(message);
-  });
 }
 
 async function startNode(settings: NodeSettings): Promise<ComponentNode> {
-  const child = fork(NODE_FILE, [], {
-    execPath: process.execPath,
-    // TRIQUANT_BENCH_PROF=<role>[,<role>]: a V8 CPU profile of those children in TRIQUANT_BENCH_PROF_DIR (default /tmp).
-    execArgv: (process.env.TRIQUANT_BENCH_PROF ?? '').split(',').includes(settings.role)
-      ? ['--cpu-prof', '--cpu-prof-dir', process.env.TRIQUANT_BENCH_PROF_DIR ?? tmpdir()]
-      : [],
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-    env: { ...process.env, TRIQUANT_BENCH_NODE: JSON.stringify(settings) },
-  });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4_000)));
-  const info = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${settings.role} did not start within 30 s: ${stderr}`)), 30_000);
-    child.once('message', (m: { type: string; info: Record<string, unknown> }) => {
-      clearTimeout(timer);
-      if (m.type === 'ready') resolve(m.info);
-      else reject(new Error(`${settings.role}: unexpected first message ${m.type}`));
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${settings.role} exited with ${code} before it was ready: ${stderr}`));
-    });
-  }).catch((error: unknown) => {
-    child.kill('SIGKILL');
-    throw error;
-  });
-  let stopped: Promise<void> | undefined;
-  return {
-    role: settings.role,
-    child,
-    info,
-    counters: () => request(child, { type: 'counters' }, 'counters'),
-    collect: async <T>() => (await request<{ data: T }>(child, { type: 'collect' }, 'collected', 30_000)).data,
-    cpuSeconds: () => processCpuSeconds(child.pid),
-    stop: () => {
-      stopped ??= new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        const kill = setTimeout(() => child.kill('SIGKILL'), 8_000);
-        child.once('exit', () => {
-          clearTimeout(kill);
-          resolve();
-        });
-        if (child.connected) child.send({ type: 'stop' });
-        else child.kill('SIGKILL');
-      });
-      return stopped;
-    },
-  };
+  const node = await forkChildNode(NODE_FILE, 'TRIQUANT_BENCH_NODE', settings);
+  return { ...node, collect: async <T>() => (await node.collect<{ data: T }>()).data };
 }
 
 export interface OrderPathStack {
