@@ -14,15 +14,21 @@
  *   memory (updated by every acknowledged flush) and reads it from Redis (`XREVRANGE key + -
  *   COUNT 1`, pipelined, in a tiny script that returns only the ID) for a stream it has not
  *   written yet in this process, after any flush that failed (its outcome may be unknown:
- *   connection lost mid-EXEC, a timeout), and after every reconnect. Ticks at or below the
- *   top are dropped and counted as `duplicates`. A resend may group ticks differently from
- *   the first attempt, so refusing equal IDs alone would not be enough.
+ *   connection lost before the reply, a timeout), and after every reconnect. Ticks at or
+ *   below the top are dropped and counted as `duplicates`. A resend may group ticks
+ *   differently from the first attempt, so refusing equal IDs alone would not be enough.
  * - Batches wait in one bounded FIFO buffer (ticks and bytes). One flush at a time sends
- *   everything buffered (up to `maxTicksPerFlush`) as ONE pipelined MULTI/EXEC: natural
+ *   everything buffered (up to `maxTicksPerFlush`) as ONE call of a Lua script (FLUSH_SCRIPT:
+ *   EVALSHA, ioredis sends the text again on NOSCRIPT and on each new socket): natural
  *   batching — what piled up while the previous flush was on the wire goes out together —
- *   and one network round trip per flush. The transaction also updates the per-feed
- *   checkpoint hash (`lastPublished`), atomically with the entries. On Redis Cluster it is one
- *   MULTI/EXEC per slot group (a transaction cannot span slots), then the checkpoints.
+ *   and one command, one round trip per flush. A MULTI of one XADD per entry cost the
+ *   gateway about twice the CPU per flush in ioredis (measured: see docs/redis-streams.md).
+ *   The script, atomic like MULTI/EXEC, runs each XADD with `redis.pcall` (one entry's error
+ *   does not stop the others: its reply says which) and then updates the per-feed checkpoint
+ *   hash (`lastPublished`). An error that concerns the server rather than a key (OOM,
+ *   READONLY, MISCONF, NOREPLICAS: Redis raises those only before a script's first write)
+ *   fails the whole call before anything is written, like an aborted MULTI. On Redis Cluster
+ *   it is one MULTI/EXEC per slot group (neither can span slots), then the checkpoints.
  * - Only one flush is in flight, so the publisher's view of the stream tops is never behind
  *   a write it sent, except after a failure — which is why it reads them again then.
  * - Redis outage (connection lost, LOADING, READONLY after a failover, OOM, CLUSTERDOWN, …):
@@ -144,6 +150,95 @@ end
 redis.call('HSET', KEYS[1], 'at', ARGV[2])
 return 1
 `;
+
+// One flush, standalone and Sentinel (registered with ioredis' defineCommand as FLUSH_COMMAND).
+// KEYS: each entry's stream, in entry order (n), then each feed's checkpoint hash (m).
+// ARGV[1..8]: n, m, maxLen ('0' = no trimming), type field, type, data field, compression field
+// and code ('' = uncompressed); then per entry: ID, payload; then per feed: the number of
+// (channel, seq) pairs, sessionId, updatedAt (µs), channel, seq, … (CHECKPOINT_SCRIPT's ARGV).
+// Reply: per entry its ID or its error, then per feed 1/0 (CHECKPOINT_SCRIPT's result) or its
+// error. An error before anything was written that is not about one key (OOM, READONLY,
+// MISCONF, NOREPLICAS: Redis checks those only until a script first writes) is the reply of the
+// whole call instead: nothing was written, like an aborted MULTI. A Lua error in a checkpoint
+// (a corrupt hash) is that feed's reply (ERR …), as it was the reply of its own EVAL.
+const FLUSH_SCRIPT = `
+local n = tonumber(ARGV[1])
+local m = tonumber(ARGV[2])
+local xadd = {}
+if ARGV[3] ~= '0' then xadd = {'MAXLEN', '~', ARGV[3]} end
+local idAt = #xadd + 1
+xadd[idAt] = ''
+xadd[idAt + 1] = ARGV[4]
+xadd[idAt + 2] = ARGV[5]
+xadd[idAt + 3] = ARGV[6]
+xadd[idAt + 4] = ''
+local len = idAt + 4
+if ARGV[7] ~= '' then
+  xadd[idAt + 5] = ARGV[7]
+  xadd[idAt + 6] = ARGV[8]
+  len = idAt + 6
+end
+local out = {}
+local wrote = false
+local function failed(k, e)
+  if not wrote then
+    local code = string.match(e.err, '^%-?(%S+)')
+    if code ~= 'ERR' and code ~= 'WRONGTYPE' then return true end
+  end
+  out[k] = e
+  return false
+end
+local a = 9
+for k = 1, n do
+  xadd[idAt] = ARGV[a]
+  xadd[idAt + 4] = ARGV[a + 1]
+  local r = redis.pcall('XADD', KEYS[k], unpack(xadd, 1, len))
+  if type(r) == 'table' and r.err then
+    if failed(k, r) then return r end
+  else
+    wrote = true
+    out[k] = r
+  end
+  a = a + 2
+end
+local function checkpoint(key, i, count)
+  local cur = tonumber(redis.call('HGET', key, 'session') or '0')
+  local s = tonumber(ARGV[i])
+  if s < cur then return 0 end
+  if s > cur then
+    redis.call('DEL', key)
+    redis.call('HSET', key, 'session', ARGV[i])
+  end
+  for j = i + 2, i + 2 * count, 2 do
+    local f = 'c:' .. ARGV[j]
+    local old = tonumber(redis.call('HGET', key, f) or '0')
+    if tonumber(ARGV[j + 1]) > old then redis.call('HSET', key, f, ARGV[j + 1]) end
+  end
+  redis.call('HSET', key, 'at', ARGV[i + 1])
+  return 1
+end
+for j = 1, m do
+  local count = tonumber(ARGV[a])
+  local ok, r = pcall(checkpoint, KEYS[n + j], a + 1, count)
+  if ok then
+    if r == 1 then wrote = true end
+    out[n + j] = r
+  else
+    if type(r) ~= 'table' or not r.err then r = {err = 'ERR ' .. tostring(r)} end
+    if failed(n + j, r) then return r end
+  end
+  a = a + 3 + 2 * count
+end
+return out
+`;
+
+/** The name FLUSH_SCRIPT is registered under on the client (`defineCommand`). */
+const FLUSH_COMMAND = 'triquantPublishFlush';
+
+/** The client method `defineCommand` adds: EVALSHA of FLUSH_SCRIPT, EVAL on NOSCRIPT and on a socket that has not sent it yet. */
+interface FlushScriptClient {
+  [FLUSH_COMMAND]: (numKeys: number, keys: readonly string[], args: readonly (string | Buffer)[]) => Promise<unknown>;
+}
 
 // KEYS[1] = a stream. The ID of its top entry (XREVRANGE + - COUNT 1), or nil when empty or
 // absent: the entry itself (up to maxTicksPerEntry ticks) does not cross the network.
@@ -339,6 +434,8 @@ export class RedisStreamPublisher implements TickObserver {
     this.registry = options.registry ?? new Registry();
     this.metrics = this.registerMetrics(this.registry);
     this.metrics.connected.set(this.connection.isReady ? 1 : 0);
+    // Defined on the client itself, as ioredis wants; harmless when a shared client already has it.
+    if (this.connection.mode !== 'cluster') this.connection.client.defineCommand(FLUSH_COMMAND, { lua: FLUSH_SCRIPT });
     const onState = (change: RedisStateChange) => this.onConnectionState(change);
     this.connection.on('state', onState);
     this.detachConnection = () => this.connection.off('state', onState);
@@ -650,18 +747,15 @@ export class RedisStreamPublisher implements TickObserver {
     const outcome: FlushOutcome = { added: 0, entries: 0, duplicates, rejected: 0 };
     const stored = new Uint8Array(entries.length);
     try {
-      const commands = this.xaddCommands(take, entries);
+      const payloads = this.entryPayloads(take, entries);
       const checkpoints = this.checkpointArgs(take);
       const client = this.connection.client;
       if (this.connection.mode !== 'cluster') {
-        const tx = client.multi();
-        for (const args of commands) tx.xadd(...args);
-        for (const [key, args] of checkpoints) tx.eval(CHECKPOINT_SCRIPT, 1, key, ...args);
-        const replies = await tx.exec();
-        if (replies === null) throw new TriquantError('REDIS_TX_ABORTED', 'the publish transaction was aborted', { retryable: true });
+        const replies = await this.runFlushScript(entries, payloads, checkpoints);
         this.tally(entries, null, replies, outcome, stored);
         this.checkCheckpointReplies(replies.slice(entries.length));
       } else {
+        const commands = this.xaddCommands(entries, payloads);
         // Redis Cluster: a transaction per slot group (one hash slot), all groups at once; the
         // checkpoints only after every group is stored. Should this process die in between,
         // the checkpoint lags: the replay after the restart is then dropped by the top-ID rule.
@@ -821,8 +915,8 @@ export class RedisStreamPublisher implements TickObserver {
     return { entries, duplicates };
   }
 
-  /** The XADD arguments of each entry: its `MarketDataBatch` (snapshots, then trades, then the publish time) in one buffer per flush. */
-  private xaddCommands(take: readonly Pending[], entries: readonly EntryPlan[]): [string, ...(string | Buffer)[]][] {
+  /** Each entry's `MarketDataBatch` payload (snapshots, then trades, then the publish time; compressed if asked), all in one buffer per flush. */
+  private entryPayloads(take: readonly Pending[], entries: readonly EntryPlan[]): Buffer[] {
     const fw = this.fieldWriter;
     fw.reset();
     fw.publishTime(this.clock.nowMicros());
@@ -831,12 +925,13 @@ export class RedisStreamPublisher implements TickObserver {
     for (const e of entries) total += e.bytes + publishField.length;
     // One buffer for all flushes: allocating ~1 MB per flush made the garbage collector run a
     // full mark-compact several times a second (external memory pressure). Safe because the
-    // previous flush succeeded (every command has its reply: ioredis will not serialise its
-    // arguments again); after a failed flush `write` drops the buffer instead.
+    // previous flush succeeded (every command has its reply, the flush script's re-send after
+    // NOSCRIPT included: ioredis will not serialise its arguments again); after a failed flush
+    // `write` drops the buffer instead.
     if (this.flushBuffer.length < total) this.flushBuffer = Buffer.allocUnsafe(Math.max(total, this.flushBuffer.length * 2));
     const out = this.flushBuffer;
     let pos = 0;
-    const commands: [string, ...(string | Buffer)[]][] = new Array(entries.length);
+    const payloads: Buffer[] = new Array(entries.length);
     for (let k = 0; k < entries.length; k++) {
       const e = entries[k]!;
       const start = pos;
@@ -851,14 +946,56 @@ export class RedisStreamPublisher implements TickObserver {
       }
       out.set(publishField, pos);
       pos += publishField.length;
-      const payload = compressPayload(out.subarray(start, pos), this.compression);
-      const id = `${e.sessionId}-${e.lastSeq}`;
-      commands[k] =
-        this.compressionCode === undefined
-          ? [e.stream.key, ...this.maxLenArgs, id, FIELD_TYPE, TYPE_BATCH, FIELD_DATA, payload]
-          : [e.stream.key, ...this.maxLenArgs, id, FIELD_TYPE, TYPE_BATCH, FIELD_DATA, payload, FIELD_COMPRESSION, this.compressionCode];
+      payloads[k] = compressPayload(out.subarray(start, pos), this.compression);
     }
-    return commands;
+    return payloads;
+  }
+
+  /** The XADD arguments of each entry (Cluster). */
+  private xaddCommands(entries: readonly EntryPlan[], payloads: readonly Buffer[]): [string, ...(string | Buffer)[]][] {
+    return entries.map((e, k) => {
+      const id = `${e.sessionId}-${e.lastSeq}`;
+      return this.compressionCode === undefined
+        ? [e.stream.key, ...this.maxLenArgs, id, FIELD_TYPE, TYPE_BATCH, FIELD_DATA, payloads[k]!]
+        : [e.stream.key, ...this.maxLenArgs, id, FIELD_TYPE, TYPE_BATCH, FIELD_DATA, payloads[k]!, FIELD_COMPRESSION, this.compressionCode];
+    });
+  }
+
+  /**
+   * Sends one flush as one FLUSH_SCRIPT call (standalone, Sentinel) and returns its replies in
+   * the shape of EXEC's: per entry, then per checkpoint, [error, null] or [null, reply]. Throws
+   * when the call as a whole failed (nothing written, or its outcome unknown).
+   */
+  private async runFlushScript(entries: readonly EntryPlan[], payloads: readonly Buffer[], checkpoints: readonly [string, string[]][]): Promise<[Error | null, unknown][]> {
+    const n = entries.length;
+    const keys: string[] = new Array(n + checkpoints.length);
+    const args: (string | Buffer)[] = [
+      String(n),
+      String(checkpoints.length),
+      String(this.maxLen),
+      FIELD_TYPE,
+      TYPE_BATCH,
+      FIELD_DATA,
+      this.compressionCode === undefined ? '' : FIELD_COMPRESSION,
+      this.compressionCode ?? '',
+    ];
+    for (let k = 0; k < n; k++) {
+      const e = entries[k]!;
+      keys[k] = e.stream.key;
+      args.push(`${e.sessionId}-${e.lastSeq}`, payloads[k]!);
+    }
+    for (let j = 0; j < checkpoints.length; j++) {
+      const [key, cp] = checkpoints[j]!;
+      keys[n + j] = key;
+      args.push(String((cp.length - 2) / 2), ...cp);
+    }
+    // Arrays, not spread arguments: ioredis flattens them (Buffers stay Buffers), and a large
+    // flush can have more arguments than a function call takes.
+    const reply = await (this.connection.client as unknown as FlushScriptClient)[FLUSH_COMMAND](keys.length, keys, args);
+    if (!Array.isArray(reply) || reply.length !== keys.length) {
+      throw new TriquantError('REDIS_FLUSH_REPLY', `the publish script replied ${Array.isArray(reply) ? `${reply.length} items for ${keys.length}` : typeof reply}`, { retryable: true });
+    }
+    return reply.map((r: unknown): [Error | null, unknown] => (r instanceof Error ? [r, null] : [null, r]));
   }
 
   /** Per feed in the flush: the checkpoint update for its latest session. */
@@ -1093,7 +1230,7 @@ export class RedisStreamPublisher implements TickObserver {
       dropped: new Counter({ name: `${p}dropped_ticks_total`, help: 'Ticks given up, by reason (overflow = drop-oldest policy, rejected, invalid, shutdown)', labelNames: ['reason'], registers }),
       backpressure: new Counter({ name: `${p}backpressure_total`, help: 'Times the full buffer held the feed (backpressure policy)', registers }),
       blocked: new Gauge({ name: `${p}backpressure`, help: '1 while the full buffer holds the feed', registers }),
-      flushes: new Counter({ name: `${p}flushes_total`, help: 'Acknowledged flushes (one MULTI/EXEC pipeline each)', registers }),
+      flushes: new Counter({ name: `${p}flushes_total`, help: 'Acknowledged flushes (one script call each; on Cluster one MULTI/EXEC per slot group)', registers }),
       topReads: new Counter({ name: `${p}top_reads_total`, help: 'Stream top entries read from Redis before writing (new stream in this process, after a failed flush or a reconnect)', registers }),
       connected: new Gauge({ name: `${p}connected`, help: '1 while the publisher connection to Redis is ready', registers }),
     };

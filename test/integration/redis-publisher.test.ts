@@ -40,6 +40,7 @@ import { MarketDataBatch, Tick, Trade } from '../../src/protocol/gen/triquant/v1
 import type { Logger } from '../../src/obs/log.ts';
 import { PHASE_CODE } from '../../src/protocol/feed/frames.ts';
 import type { SnapshotMessage, TradeMessage, TradingPhase } from '../../src/protocol/feed/frames.ts';
+import { snapshot, T0, trade } from '../support/market-messages.ts';
 import { PublisherClosedError, RedisStreamPublisher } from '../../src/gateway/redis-publisher.ts';
 import type { RedisStreamPublisherOptions } from '../../src/gateway/redis-publisher.ts';
 import type { MarketDataMessage, TickBatch } from '../../src/gateway/types.ts';
@@ -50,36 +51,7 @@ import { RedisTestCluster, RedisTestServer, redisServerAvailable, startSentinel 
 
 const SKIP = redisServerAvailable() ? false : 'redis-server is not installed';
 const SESSION = 1_735_000_000_123_456; // µs: the feed server's start
-const T0 = 1_735_000_100_000_000;
 
-function snapshot(symbol: string, channel: number, seq: number): SnapshotMessage {
-  const px = 100_000 + (seq % 50) * 100;
-  const depth = 3 + (seq % 8); // some levels empty, as in thin books
-  const level = (price: number, k: number) => (k < depth ? { price, qty: 100 * (k + 1 + (seq % 7)), orders: k % 3 } : { price: 0, qty: 0, orders: 0 });
-  return {
-    type: 'snapshot',
-    channel,
-    seq,
-    symbol,
-    eventTime: T0 + seq * 1_000,
-    phase: 'CONTINUOUS',
-    lastPrice: px,
-    openPrice: 100_000,
-    highPrice: 105_000,
-    lowPrice: 99_000,
-    prevClosePrice: 100_000,
-    upperLimitPrice: 110_000,
-    lowerLimitPrice: 90_000,
-    volume: seq * 100,
-    turnover: seq * 100 * px,
-    bids: Array.from({ length: 10 }, (_, k) => level(px - (k + 1) * 100, k)),
-    asks: Array.from({ length: 10 }, (_, k) => level(px + k * 100, k)),
-  };
-}
-
-function trade(symbol: string, channel: number, seq: number): TradeMessage {
-  return { type: 'trade', channel, seq, symbol, time: T0 + seq * 1_000, price: 101_200, qty: 100 * (1 + (seq % 5)), aggressor: seq % 3 === 0 ? 'NONE' : seq % 2 ? 'BUY' : 'SELL', buyOrderId: 2 * seq, sellOrderId: 2 * seq + 1 };
-}
 
 /**
  * A deterministic feed: symbols on two channels (SSE = 1, SZSE = 2), each message the next seq
