@@ -726,7 +726,7 @@ export function decodeEntryBatch(fields: readonly (string | Buffer)[]): MarketDa
   }
   if (type === undefined || data === undefined) throw new TickCodecError(`entry lacks the "${FIELD_TYPE}" or "${FIELD_DATA}" field`);
   if (type !== TYPE_BATCH && type !== TYPE_SNAPSHOT && type !== TYPE_TRADE) throw new TickCodecError(`unknown entry type ${JSON.stringify(type)}`);
-  const raw = decompress(data, z);
+  const raw = decompressPayload(data, z);
   try {
     if (type === TYPE_BATCH) return decodeMarketDataBatch(raw);
     if (type === TYPE_SNAPSHOT) return { ticks: [Tick.decode(raw)], trades: [], publishTimeUs: 0 };
@@ -777,7 +777,8 @@ export function decodeEntryToFeedMessages(fields: readonly (string | Buffer)[]):
   return decodeEntryFields(fields).map((m) => (m.type === 'tick' ? tickToSnapshot(m.tick) : protoToTrade(m.trade)));
 }
 
-function decompress(data: Buffer, z: string | undefined): Buffer {
+/** An entry's payload bytes given its compression field `z` (undefined: stored as is). Throws TickCodecError. */
+export function decompressPayload(data: Buffer, z: string | undefined): Buffer {
   if (z === undefined) return data;
   try {
     if (z === COMPRESSION_CODE.gzip) return gunzipSync(data, { maxOutputLength: MAX_PAYLOAD_BYTES });
