@@ -343,6 +343,7 @@ async function startStrategy(s: NodeSettings): Promise<{ info: Record<string, un
     definition: benchStrategy(stamp) as never, instanceId: 'i1', account: BENCH_ACCOUNT,
     params: { symbol: s.markSymbol, intervalMs: s.orderIntervalMs ?? 50 }, symbols: [s.markSymbol], source, channel, clock, marketTime: clock,
     checkpointIntervalMs: config.strategies.checkpointIntervalMs,
+    commitIntervalMs: md.commitIntervalMs,
     runtime: { calendar: new TradingCalendar(config.market.holidays), fees: config.fees, portfolio: { cash: 1e14 } },
   });
   await instance.start();

@@ -58,6 +58,8 @@ export const strategiesConfigSchema = z.strictObject({
     claimIdleMs: positiveMs,
     /** An entry delivered this many times goes to the dead-letter stream. */
     maxDeliveries: z.number().int().min(1),
+    /** Least time between two commits (checkpoint + acknowledgement) of an instance; batches handled meanwhile share the next. */
+    commitIntervalMs: z.number().int().min(0).max(60_000),
   }),
   /** The execution service's gRPC address host:port; empty: execution.host and execution.grpcPort. */
   execution: z.union([z.literal(''), z.string().regex(/^[^:\s]+:\d{1,5}$/, 'host:port')]),

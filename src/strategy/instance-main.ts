@@ -97,6 +97,7 @@ export async function runInstanceProcess(settings: InstanceSettings, ports: Inst
     clock,
     log,
     checkpointIntervalMs: settings.checkpointIntervalMs,
+    commitIntervalMs: settings.marketData.commitIntervalMs,
     runtime: { calendar: new TradingCalendar(settings.holidays), fees: settings.fees, portfolio: { cash: plan.capital } },
     onStatus: (status) => send({ type: 'strategyStatus', status }),
     ...(clock instanceof MarketTimeClock ? { marketTime: clock } : {}),

@@ -236,6 +236,28 @@ test('batches are handled while a commit is on its way; the next commit carries 
   await run;
 });
 
+test('commitIntervalMs spaces the commits: batches handled in between share one', async () => {
+  const store = new FakeMarketData();
+  const source = store.source({ count: 1 }); // one entry per batch
+  const instance = new StrategyInstance({
+    definition: recorder, instanceId: 'i1', account: 'ACC1', params: {}, symbols: [SYM], source, channel: new FakeOrderChannel(),
+    clock: new ManualClock(chinaMicros(10, 0)), checkpointIntervalMs: 10_000, commitIntervalMs: 400,
+  });
+  await instance.start();
+  const run = instance.run();
+  appendTicks(store, 1, 2); // entry 1: committed at once
+  await until('the first commit', () => store.commits.length === 1);
+  appendTicks(store, 3, 12); // entries 2–6, five batches, handled within the interval
+  await until('ticks 3–12 handled', () => instance.runtime.state.seen.length === 12);
+  assert.equal(store.commits.length, 1, 'no commit before the interval is over');
+  await until('the second commit', () => store.unacked === 0);
+  assert.equal(store.commits.length, 2);
+  assert.equal(store.commits[1]!.ids.length, 5, 'the five batches in one commit');
+  assert.deepEqual((JSON.parse(store.commits[1]!.checkpoint!) as { state: State }).state.seen, Array.from({ length: 12 }, (_, i) => i + 1));
+  await instance.stop();
+  await run;
+});
+
 test('killed mid-batch: the uncommitted batch is redelivered and each tick is seen exactly once by the strategy', async () => {
   const store = new FakeMarketData();
   appendTicks(store, 1, 30, SYM, 1);
