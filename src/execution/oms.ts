@@ -331,6 +331,14 @@ export class Oms implements TradingSessionHandler, AdminHandler {
     });
   }
 
+  invalidCancel(identity: SessionIdentity, clientOrderId: string, account: string, reasonCode: string, detail: string): void {
+    this.#journal([{
+      kind: 'RISK_DECISION', account, strategy: identity.strategyId, clientOrderId, actor: `strategy:${identity.strategyId}`,
+      data: { ok: false, rule: 'validation', reason: reasonCode, detail, instanceId: identity.instanceId, invalid: true, cancel: true },
+    }]);
+    this.#cancelRejectedUnknown(identity, clientOrderId, account, `${reasonCode}: ${detail}`);
+  }
+
   // -------------------------------------------------------------------------------------------
   // AdminHandler
 
@@ -599,14 +607,7 @@ export class Oms implements TradingSessionHandler, AdminHandler {
     const o = this.#byClient.get(clientKey(cmd.account, cmd.clientOrderId));
     const now = this.#o.clock.nowMicros();
     if (o === undefined || o.strategyId !== identity.strategyId) {
-      this.#publish(identity.strategyId, identity.instanceId, {
-        type: 'executionReport',
-        report: {
-          clientOrderId: cmd.clientOrderId, venueOrderId: '', account: cmd.account, symbol: '', side: 'BUY', orderType: 'LIMIT', price: 0,
-          quantity: 0, execType: 'CANCEL_REJECTED', status: undefined, execId: '', lastQty: 0, lastPrice: 0, cumQty: 0, leavesQty: 0,
-          avgPrice: 0, lastFees: 0, cumFees: 0, text: 'UNKNOWN_ORDER: no such order for this strategy', eventTimeUs: now,
-        },
-      });
+      this.#cancelRejectedUnknown(identity, cmd.clientOrderId, cmd.account, 'UNKNOWN_ORDER: no such order for this strategy');
       return;
     }
     if (!canCancel(o.order.status) || o.cancelQueued) {
@@ -615,6 +616,18 @@ export class Oms implements TradingSessionHandler, AdminHandler {
       return;
     }
     this.#requestCancel(o, `strategy:${identity.strategyId}`, 'requested by the strategy');
+  }
+
+  /** CANCEL_REJECTED to the requesting session for a cancel naming no order of its own (nothing of the order is in the report). */
+  #cancelRejectedUnknown(identity: SessionIdentity, clientOrderId: string, account: string, text: string): void {
+    this.#publish(identity.strategyId, identity.instanceId, {
+      type: 'executionReport',
+      report: {
+        clientOrderId, venueOrderId: '', account, symbol: '', side: 'BUY', orderType: 'LIMIT', price: 0,
+        quantity: 0, execType: 'CANCEL_REJECTED', status: undefined, execId: '', lastQty: 0, lastPrice: 0, cumQty: 0, leavesQty: 0,
+        avgPrice: 0, lastFees: 0, cumFees: 0, text, eventTimeUs: this.#o.clock.nowMicros(),
+      },
+    });
   }
 
   /** Journals and sends a cancel, or queues it while the rate limit says wait. */

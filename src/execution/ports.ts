@@ -294,6 +294,13 @@ export interface TradingSessionHandler {
    * id...). The OMS journals it and answers OrderDenied with `reasonCode`.
    */
   invalid(identity: SessionIdentity, clientOrderId: string, account: string, symbol: string, reasonCode: string, detail: string): void;
+  /**
+   * A cancel that failed validation (missing id, an account the session may not trade, a bad
+   * time). The OMS journals it and answers an execution report CANCEL_REJECTED with
+   * `<reasonCode>: <detail>` as its text; the order it names, if any, is not touched (an
+   * OrderDenied would mark the *order* denied on the client).
+   */
+  invalidCancel(identity: SessionIdentity, clientOrderId: string, account: string, reasonCode: string, detail: string): void;
   /** Stream opened/closed (metrics, dashboard, alerts). */
   connected?(identity: SessionIdentity): void;
   disconnected?(identity: SessionIdentity, reason: string): void;

@@ -101,6 +101,7 @@ const idleTrading: TradingSessionHandler = {
   submit: () => {},
   cancel: () => {},
   invalid: () => {},
+  invalidCancel: () => undefined,
 };
 
 let handle: GrpcServerHandle;

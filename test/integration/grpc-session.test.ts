@@ -12,7 +12,7 @@ import { LiveClock } from '../../src/core/clock.ts';
 import { silentLogger } from '../../src/obs/log.ts';
 import { createServiceRegistry } from '../../src/obs/metrics.ts';
 import { OrderType as PbOrderType, Side as PbSide } from '../../src/protocol/gen/triquant/v1/common.ts';
-import { ClientMessage, ServerMessage, TradingClient, type NewOrder } from '../../src/protocol/gen/triquant/v1/trading.ts';
+import { ClientMessage, ExecType, ServerMessage, TradingClient, type NewOrder } from '../../src/protocol/gen/triquant/v1/trading.ts';
 import { MemorySessionOutbox } from '../../src/execution/grpc/memory-outbox.ts';
 import { startGrpcServer, type GrpcServerHandle } from '../../src/execution/grpc/server.ts';
 import { TradingSessionServer, type TradingSessionServerOptions } from '../../src/execution/grpc/session-server.ts';
@@ -52,6 +52,7 @@ class FakeOms implements TradingSessionHandler {
   submitCalls = 0;
   duplicates = 0;
   readonly invalidCalls: Array<{ clientOrderId: string; reasonCode: string }> = [];
+  readonly invalidCancels: Array<{ clientOrderId: string; reasonCode: string }> = [];
   readonly cancels: CancelOrderCommand[] = [];
   readonly connectedSessions: string[] = [];
   readonly disconnectedSessions: string[] = [];
@@ -100,6 +101,18 @@ class FakeOms implements TradingSessionHandler {
   invalid(identity: SessionIdentity, clientOrderId: string, account: string, symbol: string, reasonCode: string, detail: string): void {
     this.invalidCalls.push({ clientOrderId, reasonCode });
     this.emit(identity, { type: 'orderDenied', clientOrderId, account, symbol, reasonCode, detail, eventTimeUs: clock.nowMicros() });
+  }
+
+  invalidCancel(identity: SessionIdentity, clientOrderId: string, account: string, reasonCode: string, detail: string): void {
+    this.invalidCancels.push({ clientOrderId, reasonCode });
+    this.emit(identity, {
+      type: 'executionReport',
+      report: {
+        clientOrderId, venueOrderId: '', account, symbol: '', side: 'BUY', orderType: 'LIMIT', price: 0, quantity: 0, execType: 'CANCEL_REJECTED',
+        status: undefined, execId: '', lastQty: 0, lastPrice: 0, cumQty: 0, leavesQty: 0, avgPrice: 0, lastFees: 0, cumFees: 0,
+        text: `${reasonCode}: ${detail}`, eventTimeUs: clock.nowMicros(),
+      },
+    });
   }
 
   connected(identity: SessionIdentity): void {
@@ -503,9 +516,15 @@ test('malformed orders are denied with a reason and the stream stays up', async 
   raw.send(newOrder({ clientOrderId: '' }));
   raw.send({ body: undefined }); // no body: ignored
   raw.send(hello(0)); // a second Hello: ignored
-  raw.send({ body: { $case: 'cancelOrder', value: { clientOrderId: 'x', account: 'B7', clientTimeUs: 0 } } }); // ignored loudly
+  raw.send({ body: { $case: 'cancelOrder', value: { clientOrderId: 'x', account: 'B7', clientTimeUs: 0 } } }); // answered CANCEL_REJECTED
   raw.send(newOrder({ clientOrderId: 'good' }));
-  await waitFor(() => bodies(raw.messages, 'executionReport').length === 2, 'the valid order to go through');
+  await waitFor(() => bodies(raw.messages, 'executionReport').length === 3, 'the cancel reject and the valid order to go through');
+  const cancelReject = bodies(raw.messages, 'executionReport')[0]!;
+  assert.ok(cancelReject.body?.$case === 'executionReport');
+  assert.equal(cancelReject.body.value.clientOrderId, 'x');
+  assert.equal(cancelReject.body.value.execType, ExecType.CANCEL_REJECTED);
+  assert.match(cancelReject.body.value.text, /^ACCOUNT_NOT_ALLOWED: /);
+  assert.deepEqual(stack.oms.invalidCancels, [{ clientOrderId: 'x', reasonCode: 'ACCOUNT_NOT_ALLOWED' }]);
   const denials = bodies(raw.messages, 'orderDenied').map((m) => (m.body?.$case === 'orderDenied' ? [m.body.value.clientOrderId, m.body.value.reasonCode] : []));
   assert.deepEqual(denials, [
     ['neg', 'INVALID_QUANTITY'],
@@ -519,7 +538,8 @@ test('malformed orders are denied with a reason and the stream stays up', async 
     ['', 'MISSING_CLIENT_ORDER_ID'],
   ]);
   for (const m of bodies(raw.messages, 'orderDenied')) if (m.body?.$case === 'orderDenied') assert.ok(m.body.value.detail.length > 0);
-  assert.deepEqual(stack.trading.stats.ignored, { EMPTY_BODY: 1, DUPLICATE_HELLO: 1, INVALID_CANCEL: 1 });
+  assert.deepEqual(stack.trading.stats.ignored, { EMPTY_BODY: 1, DUPLICATE_HELLO: 1 });
+  assert.equal(stack.trading.stats.invalid.ACCOUNT_NOT_ALLOWED, 2, 'the foreign-account order and cancel');
   assert.equal(stack.trading.stats.invalid.INVALID_QUANTITY, 3);
   assert.equal(stack.oms.orders.size, 1);
   const metrics = await registry.metrics();

@@ -82,7 +82,7 @@ export interface SessionServerStats {
   ended: Record<string, number>;
   /** Orders denied by validation, by reason code. */
   invalid: Record<string, number>;
-  /** Client messages ignored with a log line: EMPTY_BODY, DUPLICATE_HELLO, INVALID_CANCEL. */
+  /** Client messages ignored with a log line: EMPTY_BODY, DUPLICATE_HELLO. */
   ignored: Record<string, number>;
   /** Streams ended because a message was not a ClientMessage at all. */
   undecodable: number;
@@ -180,7 +180,7 @@ export class TradingSessionServer implements SessionPublisher {
       this.metrics = {
         status: new Counter({ name: 'triquant_grpc_session_status_total', help: 'Session streams refused (phase=hello) or ended (phase=session), by gRPC status', labelNames: ['code', 'phase'], registers: [registry] }),
         invalid: new Counter({ name: 'triquant_grpc_invalid_messages_total', help: 'Orders denied by request validation, by reason code', labelNames: ['reason'], registers: [registry] }),
-        ignored: new Counter({ name: 'triquant_grpc_ignored_messages_total', help: 'Client messages ignored (empty, second Hello, invalid cancel)', labelNames: ['kind'], registers: [registry] }),
+        ignored: new Counter({ name: 'triquant_grpc_ignored_messages_total', help: 'Client messages ignored (empty, second Hello)', labelNames: ['kind'], registers: [registry] }),
         backpressure: new Counter({ name: 'triquant_grpc_backpressure_waits_total', help: 'Times a session stream write had to wait for drain', registers: [registry] }),
       };
     }
@@ -304,9 +304,9 @@ export class TradingSessionServer implements SessionPublisher {
           if (result.ok) {
             this.handler.cancel(identity, result.command);
           } else {
-            // A denial would mark the *order* denied on the client, which it is not; the
-            // contract has no cancel-reject hook for the server, so the cancel is dropped loudly.
-            this.ignore(conn, 'INVALID_CANCEL', `cancel refused: ${result.reasonCode}: ${result.detail}`, { clientOrderId: result.clientOrderId });
+            this.countInvalid(result.reasonCode);
+            this.log.info('cancel failed validation', { session: conn.id, clientOrderId: result.clientOrderId, reason: result.reasonCode, detail: result.detail });
+            this.handler.invalidCancel(identity, result.clientOrderId, result.account, result.reasonCode, result.detail);
           }
           return;
         }

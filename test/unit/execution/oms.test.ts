@@ -156,6 +156,24 @@ test('cancel: CANCEL_REQUEST journaled before broker.cancel, PENDING_CANCEL then
   assert.equal(unknown.status, undefined);
 });
 
+test('a cancel that failed validation is journaled and answered CANCEL_REJECTED with its reason; the order is untouched', async () => {
+  const { oms, journal, broker, publisher, clock } = await started();
+  oms.submit(ID, buy('k1'));
+  broker.emit({ type: 'accepted', clientOrderId: broker.submitted[0]!.clientOrderId, venueOrderId: 'V1', ts: clock.nowMicros() });
+  oms.invalidCancel(ID, 'k1', 'Z9', 'ACCOUNT_NOT_ALLOWED', 'account Z9 is not one of this session\'s accounts');
+  const decision = journal.entries.at(-1)!;
+  assert.equal(decision.kind, 'RISK_DECISION');
+  assert.equal(decision.clientOrderId, 'k1');
+  assert.deepEqual({ ...(decision.data as Record<string, unknown>) }, {
+    ok: false, rule: 'validation', reason: 'ACCOUNT_NOT_ALLOWED', detail: 'account Z9 is not one of this session\'s accounts', instanceId: 'i1', invalid: true, cancel: true,
+  });
+  const reports = publisher.reports('k1');
+  assert.equal(reports.at(-1)!.execType, 'CANCEL_REJECTED');
+  assert.equal(reports.at(-1)!.text, 'ACCOUNT_NOT_ALLOWED: account Z9 is not one of this session\'s accounts');
+  assert.equal(broker.cancels.length, 0, 'nothing went to the venue');
+  assert.equal(oms.order('A', 'k1')!.status, 'ACCEPTED', 'the order it named is untouched');
+});
+
 test('cancels are paced by the rate limit, never denied: sent once the limit allows', async () => {
   const { oms, broker, risk, clock } = await started({ cancelRetryMs: 5 });
   oms.submit(ID, buy('p1'));
