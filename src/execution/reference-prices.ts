@@ -120,10 +120,22 @@ export class ReferencePriceCache implements ReferencePrices {
   #decoded = 0;
   #superseded = 0;
   #decodeErrors = 0;
+  readonly #markMaxAgeMs: number;
+  /** symbol → when its pending entries were last decoded (performance.now(), ms). */
+  readonly #settledAt = new Map<string, number>();
+  /** Symbols asked for a mark (held positions): `refreshMarks` keeps them decoded. */
+  readonly #marked = new Set<string>();
 
-  /** `instruments`: reference data (names, ST flag, listing date) where known; others are built from the ticks. */
-  constructor(instruments: readonly Instrument[] = []) {
+  /**
+   * `instruments`: reference data (names, ST flag, listing date) where known; others are built
+   * from the ticks. `markMaxAgeMs` (default 0): how old a mark may be before `marks` decodes the
+   * symbol's newer entries. Risk values every position on every order (gross exposure, day
+   * P&L); with a few milliseconds allowed, an order no longer decodes every held symbol's
+   * newest snapshot. `reference` (the order's own symbol) is always current.
+   */
+  constructor(instruments: readonly Instrument[] = [], options: { markMaxAgeMs?: number } = {}) {
     for (const instrument of instruments) this.#known.set(instrument.symbol, instrument);
+    this.#markMaxAgeMs = options.markMaxAgeMs ?? 0;
   }
 
   /** A tick (snapshot) from the feed. Older ticks than the one held are ignored. */
@@ -197,12 +209,22 @@ export class ReferencePriceCache implements ReferencePrices {
   }
 
   readonly marks: MarkSource = (symbol) => {
-    this.#settle(symbol);
+    if (this.#markMaxAgeMs > 0) this.#marked.add(symbol);
+    const fresh = this.#markMaxAgeMs > 0 && this.#entries.has(symbol) && performance.now() - (this.#settledAt.get(symbol) ?? -Infinity) < this.#markMaxAgeMs;
+    if (!fresh) this.#settle(symbol);
     const e = this.#entries.get(symbol);
     if (e === undefined) return undefined;
     const mid = e.bid !== undefined && e.ask !== undefined ? Math.round((e.bid + e.ask) / 2) : undefined;
     return { price: e.last ?? mid ?? e.prevClose, prevClose: e.prevClose };
   };
+
+  /**
+   * Decodes what is pending for every symbol asked for a mark so far (with `markMaxAgeMs` set):
+   * the tail calls it after each read, off any order's path.
+   */
+  refreshMarks(): void {
+    for (const symbol of this.#marked) this.#settle(symbol);
+  }
 
   /** Symbols with a reference (decodes whatever is pending, to know). */
   symbols(): string[] {
@@ -270,6 +292,7 @@ export class ReferencePriceCache implements ReferencePrices {
 
   /** Decodes and applies what is pending for `symbol` (see the file comment). */
   #settle(symbol: string): void {
+    if (this.#markMaxAgeMs > 0) this.#settledAt.set(symbol, performance.now());
     const list = this.#pending.get(symbol);
     if (list === undefined) return;
     this.#pending.delete(symbol);
@@ -521,6 +544,9 @@ export class RedisQuoteTail {
         if (started - this.#lastScan > (this.#options.rescanMs ?? 5_000)) await this.#scan();
         if (this.#pending.size > 0) await this.#addPending();
         const read = await this.#readOnce();
+        // Marked symbols (positions) are brought up to date here, between orders, so an order's
+        // risk check finds their marks fresh (markMaxAgeMs) instead of decoding them itself.
+        if (read === 'some') this.#options.cache.refreshMarks();
         if (read === 'idle') await this.#sleep(poll);
         else if (read === 'some') await this.#sleep(minInterval - (Date.now() - started));
       } catch (error) {

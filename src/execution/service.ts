@@ -161,7 +161,8 @@ export class ExecutionService {
     const cleanup: Array<() => unknown> = [() => journal.close()];
     try {
       const outbox = new SqliteOutboxStore(journal.database, { maxMessagesPerStream: ex.audit.outboxRetention });
-      const references = new ReferencePriceCache(options.instruments ?? []);
+      // Marks for valuing positions in risk checks may be 20 ms old (see ReferencePriceCache).
+      const references = new ReferencePriceCache(options.instruments ?? [], { markMaxAgeMs: 20 });
       let redis: RedisConnection | undefined;
       let tail: RedisQuoteTail | undefined;
       if (options.redis !== false && options.redis !== undefined) {

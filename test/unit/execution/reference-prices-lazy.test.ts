@@ -233,3 +233,31 @@ test('the lazy path ends in the same state as decoding every entry (random feeds
   }
   assert.ok(superseded > offered / 4, `the fast path ran: ${superseded} of ${offered} entries superseded`);
 });
+
+test('markMaxAgeMs: marks within the age use the state last decoded; reference is always current; past the age marks decode', async () => {
+  const slow = new ReferencePriceCache(buildUniverse(), { markMaxAgeMs: 60_000 });
+  slow.onEntryFields(SYMBOL, entry([snapshot(1, 1_000, { lastPrice: 381_000 })], 5_000));
+  assert.equal(slow.marks(SYMBOL)!.price, 381_000, 'a symbol never decoded is decoded for its first mark');
+  slow.onEntryFields(SYMBOL, entry([snapshot(2, 2_000, { lastPrice: 382_000 })], 6_000));
+  assert.equal(slow.marks(SYMBOL)!.price, 381_000, 'within the age: the mark last decoded, nothing decoded');
+  assert.equal(slow.decodeStats.pendingEntries, 1);
+  assert.equal(slow.reference(SYMBOL)!.last, 382_000, 'reference decodes what is pending');
+  assert.equal(slow.marks(SYMBOL)!.price, 382_000);
+  slow.onEntryFields(SYMBOL, entry([snapshot(3, 3_000, { lastPrice: 383_000 })], 7_000));
+  slow.refreshMarks(); // what the tail does after each read
+  assert.equal(slow.decodeStats.pendingEntries, 0, 'a marked symbol is decoded by refreshMarks');
+  assert.equal(slow.marks(SYMBOL)!.price, 383_000);
+
+  const quick = new ReferencePriceCache(buildUniverse(), { markMaxAgeMs: 1 });
+  quick.onEntryFields(SYMBOL, entry([snapshot(1, 1_000, { lastPrice: 381_000 })], 5_000));
+  assert.equal(quick.marks(SYMBOL)!.price, 381_000);
+  quick.onEntryFields(SYMBOL, entry([snapshot(2, 2_000, { lastPrice: 382_000 })], 6_000));
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  assert.equal(quick.marks(SYMBOL)!.price, 382_000, 'past the age the mark is decoded again');
+
+  const exact = new ReferencePriceCache(buildUniverse());
+  exact.onEntryFields(SYMBOL, entry([snapshot(1, 1_000, { lastPrice: 381_000 })], 5_000));
+  assert.equal(exact.marks(SYMBOL)!.price, 381_000);
+  exact.onEntryFields(SYMBOL, entry([snapshot(2, 2_000, { lastPrice: 382_000 })], 6_000));
+  assert.equal(exact.marks(SYMBOL)!.price, 382_000, 'default 0: every mark is current');
+});
