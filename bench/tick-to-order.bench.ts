@@ -23,16 +23,18 @@
  * the bench wraps methods of the real objects):
  *   emit      venue: FeedServer.publishBatch called with the snapshot
  *   gw_recv   gateway: the feed client's batch callback
- *   gw_ack    gateway: the Redis MULTI/EXEC carrying it resolved
+ *   gw_ack    gateway: the Redis flush (one script call) carrying it resolved
  *   read      strategy: the group consumer's next() returned the batch
  *   decide    strategy: onTick placed the order
- *   submit    strategy: GrpcOrderChannel.submit (after the batch's checkpoint commit to Redis)
+ *   submit    strategy: GrpcOrderChannel.submit (before the batch's checkpoint commit)
  *   oms_in    execution: Oms.submit entered (gRPC decode and validation before it)
  *   fix_out   execution: the broker adapter's send of the NewOrderSingle returned (risk and
  *             journal done before it; journal time apart; the strategy's SENT report after it)
  *   arrive    venue: FixApplication.onNewOrderSingle
  * Result: p50/p99/p999 of arrive − emit, ticks_per_sec actually delivered (stored by the
- * gateway) and the median / p99 of each hop.
+ * gateway), the median / p99 of each hop, CPU per process, and each process's garbage
+ * collection pauses in the window (`gc`: a pause stops that process's event loop, so the
+ * longest ones show up in the tails; TRIQUANT_BENCH_NODE_FLAGS passes V8 flags to every child).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BenchDefinition } from './harness.ts';
@@ -64,11 +66,13 @@ const bench: BenchDefinition = {
       const venue0 = await stack.venue.counters();
       const gw0 = await stack.gateway.counters();
       const st0 = await strategy.counters();
+      const ex0 = await stack.execution.counters();
       const cpu = cpuWindow(stack);
       await sleep(ctx.durationMs);
       const venue1 = await stack.venue.counters();
       const gw1 = await stack.gateway.counters();
       const st1 = await strategy.counters();
+      const ex1 = await stack.execution.counters();
       const to = monoMicros();
       const cpuUsed = cpu();
       await sleep(1_000); // let the last orders arrive
@@ -138,6 +142,13 @@ const bench: BenchDefinition = {
         breakdown,
         journal_sync: SYNC,
         cpu: cpuUsed,
+        gc: Object.fromEntries(([['venue', venue0, venue1], ['gateway', gw0, gw1], ['strategy', st0, st1], ['execution', ex0, ex1]] as const).map(([role, a, b]) => [role, {
+          pauses: (b.counters.gcPauses ?? 0) - (a.counters.gcPauses ?? 0),
+          pause_ms: Math.round(((b.counters.gcPauseUs ?? 0) - (a.counters.gcPauseUs ?? 0)) / 1000),
+          minor_pauses: (b.counters.gcMinorPauses ?? 0) - (a.counters.gcMinorPauses ?? 0),
+          minor_pause_ms: Math.round(((b.counters.gcMinorPauseUs ?? 0) - (a.counters.gcMinorPauseUs ?? 0)) / 1000),
+          max_pause_us: b.counters.gcMaxPauseUs ?? 0,
+        }])),
         where: {
           venue: 'child process: simulator (load mode) + feed server + FIX acceptor',
           gateway: 'child process: gateway',

@@ -10,6 +10,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { constants as perfConstants, PerformanceObserver } from 'node:perf_hooks';
 
 /** µs on CLOCK_MONOTONIC: comparable between processes of this machine. */
 export function monoMicros(): number {
@@ -79,9 +80,10 @@ export async function forkChildNode<Role extends string>(
   const role = settings.role;
   const child = fork(file, [], {
     execPath: process.execPath,
-    execArgv: (process.env.TRIQUANT_BENCH_PROF ?? '').split(',').includes(role)
-      ? ['--cpu-prof', '--cpu-prof-dir', process.env.TRIQUANT_BENCH_PROF_DIR ?? tmpdir()]
-      : [],
+    execArgv: [
+      ...((process.env.TRIQUANT_BENCH_PROF ?? '').split(',').includes(role) ? ['--cpu-prof', '--cpu-prof-dir', process.env.TRIQUANT_BENCH_PROF_DIR ?? tmpdir()] : []),
+      ...(process.env.TRIQUANT_BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== ''),
+    ],
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     env: { ...process.env, [envVar]: JSON.stringify(settings) },
   });
@@ -137,8 +139,27 @@ export interface ChildHandlers {
  * `extra()`), stops on request or when the parent is gone, then says it is ready.
  */
 export function serveParent(info: Record<string, unknown>, handlers: ChildHandlers, extra: () => Record<string, unknown> = () => ({})): void {
+  // Garbage-collection pauses of this process (they stop its event loop: a cause of latency
+  // tails): count and total since start, minor (scavenge) apart, longest since the previous
+  // counters request. TRIQUANT_BENCH_NODE_FLAGS passes V8 flags (e.g. --max-semi-space-size=2).
+  const gc = { gcPauses: 0, gcPauseUs: 0, gcMinorPauses: 0, gcMinorPauseUs: 0, gcMaxPauseUs: 0 };
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const us = Math.round(entry.duration * 1000);
+      gc.gcPauses++;
+      gc.gcPauseUs += us;
+      if ((entry as { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) {
+        gc.gcMinorPauses++;
+        gc.gcMinorPauseUs += us;
+      }
+      if (us > gc.gcMaxPauseUs) gc.gcMaxPauseUs = us;
+    }
+  }).observe({ entryTypes: ['gc'] });
   process.on('message', (message: { type: string }) => {
-    if (message.type === 'counters') process.send!({ type: 'counters', counters: handlers.counters(), at: monoMicros(), ...extra() });
+    if (message.type === 'counters') {
+      process.send!({ type: 'counters', counters: { ...handlers.counters(), ...gc }, at: monoMicros(), ...extra() });
+      gc.gcMaxPauseUs = 0; // the longest pause between two counters requests
+    }
     else if (message.type === 'collect') process.send!({ type: 'collected', data: handlers.collect(), ...extra() });
     else if (message.type === 'stop') {
       void handlers.stop().finally(() => {
