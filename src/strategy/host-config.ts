@@ -41,7 +41,7 @@ export const DEFAULT_STRATEGIES_CONFIG: StrategiesConfig = Object.freeze({
   stableAfterMs: 60_000,
   stopGraceMs: 10_000,
   checkpointIntervalMs: 1_000,
-  marketData: { startAt: 'live', blockMs: 1_000, count: 200, claimIdleMs: 30_000, maxDeliveries: 5, commitIntervalMs: 5 },
+  marketData: { startAt: 'live', blockMs: 1_000, count: 200, claimIdleMs: 30_000, maxDeliveries: 5, commitIntervalMs: 20 },
   execution: '',
   metricsPort: 0,
   run: [],
