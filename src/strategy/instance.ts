@@ -411,11 +411,6 @@ export class StrategyInstance<P = unknown, S extends object = JsonObject> {
     await this.#commitInFlight;
   }
 
-  /**
-   * Inside a driver task, so the runtime's state is that of exactly the batches handled so far:
-   * starts ONE commit of all of them with that state (see 5. above). When it is stored and more
-   * batches were handled meanwhile, a task commits those.
-   */
   /** Inside a driver task: commits the handled batches now, or when the commit in flight is stored and commitIntervalMs has passed. */
   #requestCommit(): void {
     if (this.#commitInFlight !== undefined || this.#commitTimer !== undefined || this.#uncommitted.length === 0) return;
@@ -430,6 +425,11 @@ export class StrategyInstance<P = unknown, S extends object = JsonObject> {
     }, wait);
   }
 
+  /**
+   * Inside a driver task, so the runtime's state is that of exactly the batches handled so far:
+   * starts ONE commit of all of them with that state (see 5. above). When it is stored and more
+   * batches were handled meanwhile, a task commits those.
+   */
   #startCommit(): void {
     this.#lastCommitAt = performance.now();
     const items = this.#uncommitted;
