@@ -123,8 +123,9 @@ export interface FileFixStoreOptions extends MemoryFixStoreOptions {
 
 /**
  * A store in two files under `dir`, named after `sessionName` (e.g. `TRIQUANT-SIM`):
- * `<name>.seqnums` holds "next-sender next-target" overwritten in place (fixed width), and
- * `<name>.messages` is an append-only log of `seq length\n<bytes>\n` records. A torn last
+ * `<name>.seqnums` holds "next-sender next-target" overwritten in place (fixed width; the
+ * sender part may lag the log, which then decides), and `<name>.messages` is an append-only
+ * log of `seq length\n<bytes>\n` records. A torn last
  * record (crash mid-append) is ignored on open. Messages are also kept in memory (bounded).
  */
 export class FileFixStore implements FixSessionStore {
@@ -149,12 +150,14 @@ export class FileFixStore implements FixSessionStore {
       const log = readFileSync(msgPath);
       this.msgFileLength = this.loadMessages(log);
       if (this.msgFileLength < log.length) ftruncateSync(this.msgFd, this.msgFileLength);
-      // Loading moved the in-memory sender seq; the seqnums file is the authority.
+      // Loading set the in-memory sender seq after the last stored message. The seqnums file
+      // can be behind it (saveSent does not rewrite it: the log already says which seq was
+      // used) and ahead of it (administrative messages are not stored): the larger one is next.
       if (seqExists) {
         const text = readFileSync(seqPath, 'latin1');
         const match = /^(\d{1,20}) (\d{1,20})\n/.exec(text);
         if (!match) throw new FixStoreError(`${seqPath}: not a FIX sequence-number file`);
-        this.memory.setNextSenderSeq(Number(match[1]));
+        this.memory.setNextSenderSeq(Math.max(Number(match[1]), this.msgFileLength > 0 ? this.memory.getNextSenderSeq() : 1));
         this.memory.setNextTargetSeq(Number(match[2]));
       } else {
         this.memory.setNextSenderSeq(1);
@@ -221,8 +224,9 @@ export class FileFixStore implements FixSessionStore {
     writeSync(this.msgFd, record, 0, record.length, this.msgFileLength);
     this.msgFileLength += record.length;
     if (this.fsync) fsyncSync(this.msgFd);
+    // The next sender seq is not written to the seqnums file here: the record says this seq
+    // was used, and opening the store takes the larger of the two (one write per order less).
     this.memory.saveSent(seq, message);
-    this.writeSeqs();
   }
 
   getSent(begin: number, end: number): StoredFixMessage[] {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, appendFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeFixMessage, encodeRawFields, formatUtcTimestamp, type FixField } from '../../../src/protocol/fix/codec.ts';
@@ -460,6 +460,27 @@ test('FileFixStore: sequence numbers and messages survive a reopen; a torn recor
     assert.equal(fresh.getNextSenderSeq(), 1);
     assert.deepEqual(fresh.getSent(1, 10), []);
     fresh.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('FileFixStore: the next sender seq comes from the larger of the message log and the seqnums file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fix-store-'));
+  try {
+    const store = new FileFixStore(dir, 'CLIENT-SIM');
+    store.setNextSenderSeq(2); // an administrative message (Logon) used seq 1: not stored
+    store.saveSent(2, Buffer.from('order'));
+    // Killed here: saveSent does not rewrite the seqnums file, which still says 2.
+    assert.match(readFileSync(join(dir, 'CLIENT-SIM.seqnums'), 'latin1'), /^0+2 /);
+    const reopened = new FileFixStore(dir, 'CLIENT-SIM');
+    assert.equal(reopened.getNextSenderSeq(), 3, 'the log says 2 was used');
+    reopened.setNextSenderSeq(7); // heartbeats after the order (not stored)
+    reopened.close();
+    const again = new FileFixStore(dir, 'CLIENT-SIM');
+    assert.equal(again.getNextSenderSeq(), 7, 'the seqnums file is ahead of the log');
+    again.close();
+    store.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
