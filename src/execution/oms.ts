@@ -135,6 +135,9 @@ type Applied =
 const DEFAULT_STATE_TIME = 0;
 const SEVERITY: Readonly<Record<TradingState, number>> = { ACTIVE: 0, REDUCING: 1, HALTED: 2 };
 
+/** Journal entries at the end whose orders are restated after an unclean restart (a superset of the last event's). */
+const RESTATE_TAIL_ENTRIES = 8;
+
 function clientKey(account: string, clientOrderId: string): string {
   return `${account}\u0001${clientOrderId}`;
 }
@@ -170,6 +173,8 @@ export class Oms implements TradingSessionHandler, AdminHandler {
   /** PENDING_CANCEL orders still working at the venue after a reconcile: their cancel goes again once connected. */
   readonly #cancelResends: OmsOrder[] = [];
   #replaying = false;
+  /** Orders of the last journaled events before a crash, restated once a publisher is there (see recover). */
+  #restate: OmsOrder[] = [];
   readonly counters = { duplicates: 0, denied: 0, sent: 0, fills: 0, duplicateFills: 0, cancels: 0, reconciles: 0, applyErrors: 0, unknownEvents: 0 };
 
   constructor(options: OmsOptions) {
@@ -204,6 +209,7 @@ export class Oms implements TradingSessionHandler, AdminHandler {
   /** The session server, once built (it needs this handler first). */
   setPublisher(publisher: SessionPublisher): void {
     this.#publisher = publisher;
+    this.#restateAfterCrash();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -215,15 +221,24 @@ export class Oms implements TradingSessionHandler, AdminHandler {
    */
   recover(): { entries: number; openOrders: number } {
     let entries = 0;
+    // The last entries, newest last: a crash can fall between an event's journal commit and the
+    // commit of its reports to the session outbox (separate transactions), so the reports of the
+    // journal's last event may never have been stored. Unless the journal ends with a clean stop,
+    // the orders those entries name are restated (RESTATED: the strategy reconciles its view,
+    // missing fills included; a report it already had changes nothing).
+    const tail: AuditEntry[] = [];
     this.#replaying = true;
     try {
       for (const entry of this.#o.journal.replay()) {
         entries++;
         this.#apply(entry);
+        tail.push(entry);
+        if (tail.length > RESTATE_TAIL_ENTRIES) tail.shift();
       }
     } finally {
       this.#replaying = false;
     }
+    this.#restate = this.#ordersToRestate(tail);
     this.ledger.roll(chinaDate(this.#o.clock.nowMicros()), this.#o.references.marks);
     this.#o.broker.onEvent((event) => this.#onBrokerEvent(event));
     this.#o.broker.onStateChange((state) => this.#onBrokerState(state));
@@ -234,7 +249,26 @@ export class Oms implements TradingSessionHandler, AdminHandler {
     this.#journal([{ kind: 'SERVICE', actor: 'system', data: { event: 'recovered', entries, openOrders } }]);
     this.#log.info('journal replayed', { entries, openOrders, orders: this.#orders.length });
     if (this.#o.broker.state === 'connected') void this.#reconcile();
+    this.#restateAfterCrash();
     return { entries, openOrders };
+  }
+
+  #ordersToRestate(tail: readonly AuditEntry[]): OmsOrder[] {
+    const last = tail.at(-1);
+    if (last === undefined || (last.kind === 'SERVICE' && (last.data as { event?: unknown }).event === 'stopped')) return [];
+    const orders = new Set<OmsOrder>();
+    for (const entry of tail) {
+      if (entry.clientOrderId === undefined || entry.account === undefined) continue;
+      const o = this.#byClient.get(clientKey(entry.account, entry.clientOrderId));
+      if (o !== undefined) orders.add(o);
+    }
+    return [...orders];
+  }
+
+  #restateAfterCrash(): void {
+    if (this.#publisher === undefined || this.#restate.length === 0) return;
+    const now = this.#o.clock.nowMicros();
+    for (const o of this.#restate.splice(0)) this.#publishReport(o, 'RESTATED', { ts: now, text: 'RESTATED_AFTER_RESTART' });
   }
 
   /** Stops intake (new commands are denied SHUTTING_DOWN) and the timers. */

@@ -281,6 +281,38 @@ test('restart: orders, ledger, trading states and limits come back from the jour
   second.oms.close();
 });
 
+test('after an unclean restart the orders of the last journaled events are restated (their reports may not have been stored); not after a clean stop', async () => {
+  const first = await started();
+  const { oms, broker, clock, journal } = first;
+  oms.submit(ID, buy('f1', 1_000));
+  oms.submit(ID, buy('f2', 200));
+  const [c1] = broker.submitted.map((o) => o.clientOrderId);
+  broker.emit({ type: 'accepted', clientOrderId: c1!, venueOrderId: 'V1', ts: clock.nowMicros() });
+  // The fill is journaled; its report is "lost" (the crash came before the outbox commit).
+  broker.emit({ type: 'filled', clientOrderId: c1!, venueOrderId: 'V1', fillId: 'E1', qty: 1_000, price: 38 * Y, ts: clock.nowMicros() });
+  oms.close();
+
+  const second = setup({ publisher: undefined }, { journal, clock });
+  second.oms.recover();
+  const publisher = new FakePublisher();
+  second.oms.setPublisher(publisher);
+  const restated = publisher.reports('f1');
+  assert.equal(restated.length, 1);
+  assert.equal(restated[0]!.execType, 'RESTATED');
+  assert.equal(restated[0]!.status, 'FILLED');
+  assert.equal(restated[0]!.cumQty, 1_000, 'the strategy reconciles the missing fill from it');
+  assert.equal(restated[0]!.text, 'RESTATED_AFTER_RESTART');
+  second.oms.setPublisher(publisher);
+  assert.equal(publisher.reports('f1').length, 1, 'restated once');
+
+  // A clean stop journals SERVICE stopped last: nothing to restate.
+  second.oms.close();
+  journal.append([{ kind: 'SERVICE', actor: 'system', data: { event: 'stopped' } }]);
+  const third = setup({}, { journal, clock });
+  third.oms.recover();
+  assert.deepEqual(third.publisher.reports(), []);
+});
+
 test('a journal that refuses an append stops the action: nothing is sent', async () => {
   const { oms, journal, broker, publisher } = await started();
   journal.failNext = true;
