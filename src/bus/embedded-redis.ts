@@ -10,6 +10,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join, resolve } from 'node:path';
 import { TriquantError } from '../core/errors.ts';
 
@@ -97,7 +98,7 @@ async function stopStaleServer(pidFile: string): Promise<void> {
   }
   if (!command.includes('redis-server')) return;
   process.kill(pid, 'SIGTERM');
-  for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 100 && alive(pid); i++) await sleep(50);
   if (alive(pid)) process.kill(pid, 'SIGKILL');
 }
 
@@ -158,7 +159,7 @@ export class EmbeddedRedis {
         throw new EmbeddedRedisError(`redis-server exited at start (port ${redis.#port}, dir ${redis.dir}); see ${redis.dir}/redis.log. ${redis.#stderr.trim()}`);
       }
       if (await ping(redis.#port)) return redis;
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
     child.kill('SIGKILL');
     throw new EmbeddedRedisError(`redis-server did not answer PING on port ${redis.#port} within ${options.startTimeoutMs ?? 10_000} ms`);

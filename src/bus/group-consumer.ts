@@ -49,6 +49,7 @@
  * blocking one, so a blocked `next()` returns `undefined` at once.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Counter, Gauge } from 'prom-client';
 import type { Registry } from 'prom-client';
 import type { Clock } from '../core/clock.ts';
@@ -931,10 +932,6 @@ async function retryOnce<T>(run: () => Promise<T>): Promise<T> {
     await delay(RETRY_MS);
     return run();
   }
-}
-
-async function delay(ms: number): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function positiveInt(name: string, value: number): number {

@@ -40,6 +40,7 @@ import { MarketDataBatch, Tick, Trade } from '../protocol/gen/triquant/v1/market
 import type { Level } from '../protocol/gen/triquant/v1/market_data.ts';
 import { AGGRESSOR_BY_CODE, AGGRESSOR_CODE, BOOK_LEVELS, HEADER_BYTES, MessageType, PHASE_BY_CODE, PHASE_CODE, SNAPSHOT_BODY_BYTES, SNAPSHOT_LEVEL_BYTES, SYMBOL_BYTES, TRADE_BODY_BYTES } from '../protocol/feed/frames.ts';
 import type { BookLevel, SnapshotMessage, TradeMessage } from '../protocol/feed/frames.ts';
+import { viewOf } from '../protocol/feed/codec.ts';
 import { decodeMarketDataBatch } from './tick-decoder.ts';
 
 export const FIELD_TYPE = 't';
@@ -531,16 +532,6 @@ export class MarketDataBatchWriter {
 // ---------------------------------------------------------------------------------------------
 // Transcoding from feed frames (docs/protocols/feed.md): little-endian fixed-width fields
 // become protobuf varints, read as two 32-bit halves so no 64-bit value is ever assembled.
-
-let frameView: DataView | undefined;
-let frameViewBuffer: Uint8Array | undefined;
-function viewOf(buf: Uint8Array): DataView {
-  if (buf !== frameViewBuffer) {
-    frameView = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-    frameViewBuffer = buf;
-  }
-  return frameView!;
-}
 
 /** Varint of the 64-bit value hi·2^32 + lo (lo, hi as uint32: two's complement for negatives). */
 function putVarint64(buf: Uint8Array, pos: number, lo: number, hi: number): number {

@@ -60,6 +60,7 @@ import type { FeedMarketData, TickCompression } from '../bus/tick-codec.ts';
 import type { Logger } from '../obs/log.ts';
 import { silentLogger } from '../obs/log.ts';
 import { Counter, Gauge, Histogram, Registry } from '../obs/metrics.ts';
+import { batchSize } from './types.ts';
 import type { TickBatch, TickObserver } from './types.ts';
 
 export type OverflowPolicy = 'backpressure' | 'drop-oldest';
@@ -132,23 +133,33 @@ export class PublisherClosedError extends TriquantError {
   }
 }
 
-// KEYS[1] = checkpoint hash; ARGV[1] = sessionId; ARGV[2] = updatedAt (µs); ARGV[3..] = channel, seq pairs.
-// Only ever moves forward: an older session is ignored, a newer one replaces the hash, seqs only grow.
-const CHECKPOINT_SCRIPT = `
-local cur = tonumber(redis.call('HGET', KEYS[1], 'session') or '0')
-local s = tonumber(ARGV[1])
-if s < cur then return 0 end
-if s > cur then
-  redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[1], 'session', ARGV[1])
+// The per-feed checkpoint hash update, shared by both scripts: key = the hash; ARGV[i] =
+// sessionId, ARGV[i + 1] = updatedAt (µs), then `count` (channel, seq) pairs. Returns 1, or 0
+// when ignored. Only ever moves forward: an older session is ignored, a newer one replaces the
+// hash, seqs only grow.
+const CHECKPOINT_FUNCTION = `
+local function checkpoint(key, i, count)
+  local cur = tonumber(redis.call('HGET', key, 'session') or '0')
+  local s = tonumber(ARGV[i])
+  if s < cur then return 0 end
+  if s > cur then
+    redis.call('DEL', key)
+    redis.call('HSET', key, 'session', ARGV[i])
+  end
+  for j = i + 2, i + 2 * count, 2 do
+    local f = 'c:' .. ARGV[j]
+    local old = tonumber(redis.call('HGET', key, f) or '0')
+    if tonumber(ARGV[j + 1]) > old then redis.call('HSET', key, f, ARGV[j + 1]) end
+  end
+  redis.call('HSET', key, 'at', ARGV[i + 1])
+  return 1
 end
-for i = 3, #ARGV, 2 do
-  local f = 'c:' .. ARGV[i]
-  local old = tonumber(redis.call('HGET', KEYS[1], f) or '0')
-  if tonumber(ARGV[i + 1]) > old then redis.call('HSET', KEYS[1], f, ARGV[i + 1]) end
-end
-redis.call('HSET', KEYS[1], 'at', ARGV[2])
-return 1
+`;
+
+// One checkpoint on its own (Cluster: the hash is in a slot of its own). KEYS[1] = the hash;
+// ARGV[1] = sessionId; ARGV[2] = updatedAt (µs); ARGV[3..] = channel, seq pairs.
+const CHECKPOINT_SCRIPT = `${CHECKPOINT_FUNCTION}
+return checkpoint(KEYS[1], 1, (#ARGV - 2) / 2)
 `;
 
 // One flush, standalone and Sentinel (registered with ioredis' defineCommand as FLUSH_COMMAND).
@@ -201,22 +212,7 @@ for k = 1, n do
   end
   a = a + 2
 end
-local function checkpoint(key, i, count)
-  local cur = tonumber(redis.call('HGET', key, 'session') or '0')
-  local s = tonumber(ARGV[i])
-  if s < cur then return 0 end
-  if s > cur then
-    redis.call('DEL', key)
-    redis.call('HSET', key, 'session', ARGV[i])
-  end
-  for j = i + 2, i + 2 * count, 2 do
-    local f = 'c:' .. ARGV[j]
-    local old = tonumber(redis.call('HGET', key, f) or '0')
-    if tonumber(ARGV[j + 1]) > old then redis.call('HSET', key, f, ARGV[j + 1]) end
-  end
-  redis.call('HSET', key, 'at', ARGV[i + 1])
-  return 1
-end
+${CHECKPOINT_FUNCTION}
 for j = 1, m do
   local count = tonumber(ARGV[a])
   local ok, r = pcall(checkpoint, KEYS[n + j], a + 1, count)
@@ -325,6 +321,18 @@ interface FlushOutcome {
 /** The next retry delay, capped. */
 function backoff(attempt: number, initial: number, max: number): number {
   return Math.min(initial * 2 ** Math.max(0, attempt - 1), max);
+}
+
+/** `items` split by slot group (Cluster: one command or transaction may only name keys of one slot). */
+function bySlotGroup<T>(items: readonly T[], groupOf: (item: T) => number): T[][] {
+  const groups = new Map<number, T[]>();
+  for (const item of items) {
+    const group = groupOf(item);
+    let list = groups.get(group);
+    if (list === undefined) groups.set(group, (list = []));
+    list.push(item);
+  }
+  return [...groups.values()];
 }
 
 /** (session, seq) of an entry ID as Redis returns it; unparseable parts read as +Infinity (nothing is written below them). */
@@ -542,7 +550,7 @@ export class RedisStreamPublisher implements TickObserver {
   private prepare(batch: TickBatch): Pending | undefined {
     const frames = batch.frames;
     const messages = frames === undefined ? batch.messages : undefined;
-    const n = frames !== undefined ? frames.length : messages!.length;
+    const n = batchSize(batch);
     if (n === 0) return undefined;
     if (!Number.isSafeInteger(batch.sessionId) || batch.sessionId <= 0) {
       this.invalid(n, batch, undefined, new ValidationError(`sessionId must be a positive safe integer (got ${batch.sessionId})`));
@@ -759,14 +767,8 @@ export class RedisStreamPublisher implements TickObserver {
         // Redis Cluster: a transaction per slot group (one hash slot), all groups at once; the
         // checkpoints only after every group is stored. Should this process die in between,
         // the checkpoint lags: the replay after the restart is then dropped by the top-ID rule.
-        const byGroup = new Map<number, number[]>();
-        entries.forEach((e, i) => {
-          let list = byGroup.get(e.stream.group);
-          if (list === undefined) byGroup.set(e.stream.group, (list = []));
-          list.push(i);
-        });
         const results = await Promise.allSettled(
-          [...byGroup.values()].map(async (indexes) => {
+          bySlotGroup(entries.map((_, i) => i), (i) => entries[i]!.stream.group).map(async (indexes) => {
             const tx = client.multi();
             for (const i of indexes) tx.xadd(...commands[i]!);
             const replies = await tx.exec();
@@ -822,18 +824,7 @@ export class RedisStreamPublisher implements TickObserver {
   /** Reads the top entry ID of each stream (pipelined; on Cluster one pipeline per slot group). */
   private async readTops(streams: readonly StreamState[]): Promise<void> {
     const client = this.connection.client;
-    const chunks: StreamState[][] = [];
-    if (this.connection.mode === 'cluster') {
-      const byGroup = new Map<number, StreamState[]>();
-      for (const s of streams) {
-        let list = byGroup.get(s.group);
-        if (list === undefined) byGroup.set(s.group, (list = []));
-        list.push(s);
-      }
-      chunks.push(...byGroup.values());
-    } else {
-      chunks.push([...streams]);
-    }
+    const chunks = this.connection.mode === 'cluster' ? bySlotGroup(streams, (s) => s.group) : [streams];
     const work: Promise<void>[] = [];
     for (const chunk of chunks) {
       for (let i = 0; i < chunk.length; i += TOP_READ_CHUNK) {

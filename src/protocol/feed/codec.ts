@@ -64,10 +64,13 @@ function invalid(field: string, value: unknown, what: string): never {
 // Numeric fields go through a DataView: V8 inlines DataView accessors, which makes them several
 // times faster than Buffer's checked read/write methods on this hot path.
 
-/** A DataView over exactly the bytes of `buf`; cached for the last buffer seen (batches reuse one). */
+/**
+ * A DataView over exactly the bytes of `buf`; cached for the last buffer seen (batches reuse
+ * one). Also used by the bus's frame transcoder, which reads the chunk this decoder just checked.
+ */
 let lastViewBuffer: Uint8Array | undefined;
 let lastView: DataView | undefined;
-function viewOf(buf: Uint8Array): DataView {
+export function viewOf(buf: Uint8Array): DataView {
   if (buf !== lastViewBuffer) {
     lastView = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     lastViewBuffer = buf;
@@ -927,8 +930,7 @@ export class FeedDecoder {
     try {
       message = parseBody(type, buf, viewOf(buf), pos + HEADER_BYTES, frameLength - HEADER_BYTES);
     } catch (error) {
-      const detail = error instanceof BadBody ? error.detail : String(error);
-      this.malformed('BAD_BODY', `malformed body of message type 0x${hex2(type)}: ${detail}`, type);
+      this.badBody(type, error);
       return;
     }
     if (message === undefined) {
@@ -939,15 +941,7 @@ export class FeedDecoder {
     try {
       this.onMessage(message);
     } catch (error) {
-      this.stats.handlerErrors++;
-      this.report(
-        new FrameError('HANDLER_ERROR', `message handler threw on a ${message.type}: ${error instanceof Error ? error.message : String(error)}`, {
-          fatal: false,
-          messageType: type,
-          streamOffset: this.offset,
-          cause: error,
-        }),
-      );
+      this.handlerThrew(message.type, type, error);
     }
   }
 
@@ -958,8 +952,7 @@ export class FeedDecoder {
     try {
       symbol = type === MessageType.SNAPSHOT ? checkSnapshot(buf, dv, o, frameLength - HEADER_BYTES, this.symbols) : checkTrade(buf, dv, o, frameLength - HEADER_BYTES, this.symbols);
     } catch (error) {
-      const detail = error instanceof BadBody ? error.detail : String(error);
-      this.malformed('BAD_BODY', `malformed body of message type 0x${hex2(type)}: ${detail}`, type);
+      this.badBody(type, error);
       return;
     }
     this.stats.frames++;
@@ -974,16 +967,26 @@ export class FeedDecoder {
     try {
       this.onDataFrame!(frame);
     } catch (error) {
-      this.stats.handlerErrors++;
-      this.report(
-        new FrameError('HANDLER_ERROR', `message handler threw on a ${frame.type}: ${error instanceof Error ? error.message : String(error)}`, {
-          fatal: false,
-          messageType: type,
-          streamOffset: this.offset,
-          cause: error,
-        }),
-      );
+      this.handlerThrew(frame.type, type, error);
     }
+  }
+
+  /** A body that failed its checks: skipped and reported. */
+  private badBody(type: number, error: unknown): void {
+    const detail = error instanceof BadBody ? error.detail : String(error);
+    this.malformed('BAD_BODY', `malformed body of message type 0x${hex2(type)}: ${detail}`, type);
+  }
+
+  private handlerThrew(what: FeedMessage['type'], type: number, error: unknown): void {
+    this.stats.handlerErrors++;
+    this.report(
+      new FrameError('HANDLER_ERROR', `message handler threw on a ${what}: ${error instanceof Error ? error.message : String(error)}`, {
+        fatal: false,
+        messageType: type,
+        streamOffset: this.offset,
+        cause: error,
+      }),
+    );
   }
 
   private malformed(reason: FrameErrorReason, message: string, type: number): void {

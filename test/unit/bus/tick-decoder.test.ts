@@ -11,9 +11,8 @@ import { decodeMarketDataBatch, TickDecodeError } from '../../../src/bus/tick-de
 import { decodeEntryBatch, FIELD_DATA, FIELD_TYPE, MarketDataBatchWriter, TickCodecError, TYPE_BATCH } from '../../../src/bus/tick-codec.ts';
 import { MarketDataBatch, Tick, Trade } from '../../../src/protocol/gen/triquant/v1/market_data.ts';
 import type { Level } from '../../../src/protocol/gen/triquant/v1/market_data.ts';
-import { TradingPhase } from '../../../src/protocol/feed/frames.ts';
-import type { BookLevel, SnapshotMessage, TradeMessage } from '../../../src/protocol/feed/frames.ts';
 import { encode as encodeFrame } from '../../../src/protocol/feed/codec.ts';
+import { feedIntArb, feedSnapshotArb, feedTradeArb } from '../../support/market-messages.ts';
 
 /** The generated decoder's result, or the string 'throws'. */
 function reference(bytes: Uint8Array): MarketDataBatch | 'throws' {
@@ -98,31 +97,9 @@ test('empty input and empty nested messages decode to the defaults', () => {
 
 // --- feed messages through MarketDataBatchWriter (the publisher's bytes)
 
-const emptyLevel: BookLevel = { price: 0, qty: 0, orders: 0 };
-const feedLevelArb: fc.Arbitrary<BookLevel> = fc.oneof(
-  fc.record({ price: fc.maxSafeInteger(), qty: fc.maxSafeNat(), orders: fc.nat({ max: 0xffff_ffff }) }),
-  fc.record({ price: fc.integer({ min: 1, max: 10_000_000 }), qty: fc.integer({ min: 0, max: 1_000_000 }), orders: fc.constantFrom(0, 1, 200) }),
-  fc.constant(emptyLevel),
-);
-const feedBookArb = fc.array(feedLevelArb, { minLength: 10, maxLength: 10 });
-const feedSymbolArb = fc.stringMatching(/^[\x21-\x7e]{1,16}$/);
-const feedInt = fc.oneof(fc.maxSafeInteger(), fc.constant(0), fc.integer({ min: -300, max: 300 }));
-const feedNat = fc.oneof(fc.maxSafeNat(), fc.constant(0), fc.integer({ min: 0, max: 300 }));
-const snapshotArb: fc.Arbitrary<SnapshotMessage> = fc.record({
-  type: fc.constant('snapshot' as const), channel: fc.integer({ min: 0, max: 0xffff }), seq: feedNat, symbol: feedSymbolArb,
-  eventTime: feedInt, phase: fc.constantFrom(...Object.values(TradingPhase)),
-  lastPrice: feedInt, openPrice: feedInt, highPrice: feedInt, lowPrice: feedInt, prevClosePrice: feedInt,
-  upperLimitPrice: feedInt, lowerLimitPrice: feedInt, volume: feedNat, turnover: feedInt, bids: feedBookArb, asks: feedBookArb,
-});
-const feedTradeArb: fc.Arbitrary<TradeMessage> = fc.record({
-  type: fc.constant('trade' as const), channel: fc.integer({ min: 0, max: 0xffff }), seq: feedNat, symbol: feedSymbolArb,
-  time: feedInt, price: feedInt, qty: feedNat, aggressor: fc.constantFrom('BUY' as const, 'SELL' as const, 'NONE' as const),
-  buyOrderId: feedNat, sellOrderId: feedNat,
-});
-
 test('property: bytes written by MarketDataBatchWriter (append and appendFrame) decode like the generated decoder', () => {
   fc.assert(
-    fc.property(fc.array(fc.oneof(snapshotArb, feedTradeArb), { maxLength: 6 }), fc.maxSafeNat(), feedInt, (messages, receivedAt, publishedAt) => {
+    fc.property(fc.array(fc.oneof(feedSnapshotArb, feedTradeArb), { maxLength: 6 }), fc.maxSafeNat(), feedIntArb, (messages, receivedAt, publishedAt) => {
       const w = new MarketDataBatchWriter(1_024);
       const wf = new MarketDataBatchWriter(1_024);
       for (const m of messages) {

@@ -8,65 +8,15 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { MarketDataBatchWriter, TickCodecError, decodeEntryToFeedMessages, FIELD_DATA, FIELD_TYPE, TYPE_BATCH } from '../../../src/bus/tick-codec.ts';
 import { encode, encodeAll } from '../../../src/protocol/feed/codec.ts';
-import { HEADER_BYTES, TradingPhase } from '../../../src/protocol/feed/frames.ts';
-import type { BookLevel, SnapshotMessage, TradeMessage } from '../../../src/protocol/feed/frames.ts';
+import { HEADER_BYTES } from '../../../src/protocol/feed/frames.ts';
+import type { SnapshotMessage, TradeMessage } from '../../../src/protocol/feed/frames.ts';
+import { EMPTY_LEVEL, feedSnapshotArb, feedTradeArb } from '../../support/market-messages.ts';
 
-const safeInt = fc.maxSafeInteger();
-const safeNat = fc.maxSafeNat();
-const emptyLevel: BookLevel = { price: 0, qty: 0, orders: 0 };
-const levelArb: fc.Arbitrary<BookLevel> = fc.oneof(
-  fc.record({ price: safeInt, qty: safeNat, orders: fc.nat({ max: 0xffff_ffff }) }),
-  fc.record({ price: fc.integer({ min: 1, max: 10_000_000 }), qty: fc.integer({ min: 0, max: 1_000_000 }), orders: fc.constantFrom(0, 1, 200) }),
-  fc.constant(emptyLevel),
-);
-// Books that end in empty levels (left out of the entry) as often as not.
-const bookArb = fc.tuple(fc.array(levelArb, { maxLength: 10 }), fc.nat({ max: 10 })).map(([levels, cut]) => {
-  const book = levels.slice(0, cut);
-  while (book.length < 10) book.push(emptyLevel);
-  return book;
-});
-const symbolArb = fc.stringMatching(/^[\x21-\x7e]{1,16}$/);
-const numberArb = fc.oneof(safeInt, fc.constant(0), fc.integer({ min: -300, max: 300 }), fc.integer({ min: 2 ** 31, max: 2 ** 33 }));
-const natArb = fc.oneof(safeNat, fc.constant(0), fc.integer({ min: 0, max: 300 }), fc.integer({ min: 2 ** 31, max: 2 ** 33 }));
-
-const snapshotArb: fc.Arbitrary<SnapshotMessage> = fc.record({
-  type: fc.constant('snapshot' as const),
-  channel: fc.integer({ min: 0, max: 0xffff }),
-  seq: natArb,
-  symbol: symbolArb,
-  eventTime: numberArb,
-  phase: fc.constantFrom(...Object.values(TradingPhase)),
-  lastPrice: numberArb,
-  openPrice: numberArb,
-  highPrice: numberArb,
-  lowPrice: numberArb,
-  prevClosePrice: numberArb,
-  upperLimitPrice: numberArb,
-  lowerLimitPrice: numberArb,
-  volume: natArb,
-  turnover: numberArb,
-  bids: bookArb,
-  asks: bookArb,
-});
-
-const tradeArb: fc.Arbitrary<TradeMessage> = fc.record({
-  type: fc.constant('trade' as const),
-  channel: fc.integer({ min: 0, max: 0xffff }),
-  seq: natArb,
-  symbol: symbolArb,
-  time: numberArb,
-  price: numberArb,
-  qty: natArb,
-  aggressor: fc.constantFrom('BUY' as const, 'SELL' as const, 'NONE' as const),
-  buyOrderId: natArb,
-  sellOrderId: natArb,
-});
-
-const receiveArb = fc.oneof(fc.constant(0), safeNat, fc.integer({ min: 1_700_000_000_000_000, max: 1_800_000_000_000_000 }));
+const receiveArb = fc.oneof(fc.constant(0), fc.maxSafeNat(), fc.integer({ min: 1_700_000_000_000_000, max: 1_800_000_000_000_000 }));
 
 test('property: a frame transcodes to exactly the bytes of its decoded message', () => {
   fc.assert(
-    fc.property(fc.array(fc.oneof(snapshotArb, tradeArb), { minLength: 1, maxLength: 8 }), receiveArb, fc.nat({ max: 50 }), (messages, receivedAt, pad) => {
+    fc.property(fc.array(fc.oneof(feedSnapshotArb, feedTradeArb), { minLength: 1, maxLength: 8 }), receiveArb, fc.nat({ max: 50 }), (messages, receivedAt, pad) => {
       const fromMessages = new MarketDataBatchWriter(1_024);
       const fromFrames = new MarketDataBatchWriter(1_024);
       const frames = Buffer.concat([Buffer.alloc(pad, 0xee), encodeAll(messages)]);
@@ -87,8 +37,8 @@ test('an entry written from frames decodes back to the feed messages', () => {
     type: 'snapshot', channel: 1, seq: 7, symbol: '600000.SH', eventTime: 1_735_000_000_123_456, phase: 'CONTINUOUS',
     lastPrice: 100_500, openPrice: 99_000, highPrice: 101_000, lowPrice: 98_500, prevClosePrice: 99_500,
     upperLimitPrice: 109_500, lowerLimitPrice: 89_600, volume: 12_345_600, turnover: -5,
-    bids: [{ price: 100_400, qty: 100, orders: 1 }, ...Array.from({ length: 9 }, () => emptyLevel)],
-    asks: [{ price: 100_500, qty: 200, orders: 0 }, emptyLevel, { price: 100_700, qty: 300, orders: 3 }, ...Array.from({ length: 7 }, () => emptyLevel)],
+    bids: [{ price: 100_400, qty: 100, orders: 1 }, ...Array.from({ length: 9 }, () => EMPTY_LEVEL)],
+    asks: [{ price: 100_500, qty: 200, orders: 0 }, EMPTY_LEVEL, { price: 100_700, qty: 300, orders: 3 }, ...Array.from({ length: 7 }, () => EMPTY_LEVEL)],
   };
   const trade: TradeMessage = { type: 'trade', channel: 1, seq: 8, symbol: '600000.SH', time: 1_735_000_000_223_456, price: 100_500, qty: 300, aggressor: 'NONE', buyOrderId: 0, sellOrderId: Number.MAX_SAFE_INTEGER };
   const w = new MarketDataBatchWriter();
