@@ -23,8 +23,7 @@
  * the venue is marked REJECTED (NOT_AT_VENUE) — never sent again, so it can never reach the
  * venue twice; the strategy sees the reject and decides.
  */
-import { timingSafeEqual } from 'node:crypto';
-import { chinaDate, type Clock, type Micros, type TradingDate } from '../core/clock.ts';
+import { chinaDate, chinaTimeOfDay, MICROS_PER_DAY, type Clock, type Micros, type TradingDate } from '../core/clock.ts';
 import { Ledger, type LedgerAccountInit } from '../core/ledger.ts';
 import type { FeeSchedule } from '../core/fees.ts';
 import { Order, type OrderEvent } from '../core/order.ts';
@@ -44,6 +43,7 @@ import {
   type TradingSessionHandler, type TradingStateRecord, type VenueOrderStatus,
 } from './ports.ts';
 import type { ReferencePrices } from './reference-prices.ts';
+import { sameSecret } from './secret.ts';
 import type { Logger } from '../obs/log.ts';
 import { silentLogger } from '../obs/log.ts';
 
@@ -175,6 +175,10 @@ export class Oms implements TradingSessionHandler, AdminHandler {
   #replaying = false;
   /** Orders of the last journaled events before a crash, restated once a publisher is there (see recover). */
   #restate: OmsOrder[] = [];
+  /** Start of the China day after the one the ledger was last rolled to: earlier instants need no date math. */
+  #ledgerDayEnd: Micros = 0;
+  /** One view per account (its methods read the ledger live), not a new set of closures per order. */
+  readonly #accountViews = new Map<string, AccountView>();
   readonly counters = { duplicates: 0, denied: 0, sent: 0, fills: 0, duplicateFills: 0, cancels: 0, reconciles: 0, applyErrors: 0, unknownEvents: 0 };
 
   constructor(options: OmsOptions) {
@@ -239,7 +243,7 @@ export class Oms implements TradingSessionHandler, AdminHandler {
       this.#replaying = false;
     }
     this.#restate = this.#ordersToRestate(tail);
-    this.ledger.roll(chinaDate(this.#o.clock.nowMicros()), this.#o.references.marks);
+    this.#rollLedger(this.#o.clock.nowMicros());
     this.#o.broker.onEvent((event) => this.#onBrokerEvent(event));
     this.#o.broker.onStateChange((state) => this.#onBrokerState(state));
     const every = this.#o.evaluateEveryMs ?? 1_000;
@@ -467,17 +471,21 @@ export class Oms implements TradingSessionHandler, AdminHandler {
   }
 
   accountView(account: string): AccountView {
-    const ledger = this.ledger;
-    const marks = this.#o.references.marks;
-    return {
-      account,
-      availableCash: () => ledger.availableCash(account),
-      sellableQty: (symbol) => ledger.sellableQty(account, symbol),
-      positionQty: (symbol) => ledger.positionQty(account, symbol),
-      openOrders: () => this.#restingOrders(account),
-      dayPnl: () => ledger.dayPnl(account, marks),
-      grossExposure: () => ledger.grossExposure(account, marks),
-    };
+    let view = this.#accountViews.get(account);
+    if (view === undefined) {
+      const ledger = this.ledger;
+      view = {
+        account,
+        availableCash: () => ledger.availableCash(account),
+        sellableQty: (symbol) => ledger.sellableQty(account, symbol),
+        positionQty: (symbol) => ledger.positionQty(account, symbol),
+        openOrders: () => this.#restingOrders(account),
+        dayPnl: () => ledger.dayPnl(account, this.#o.references.marks),
+        grossExposure: () => ledger.grossExposure(account, this.#o.references.marks),
+      };
+      this.#accountViews.set(account, view);
+    }
+    return view;
   }
 
   queued(): number {
@@ -502,8 +510,9 @@ export class Oms implements TradingSessionHandler, AdminHandler {
       return;
     }
     const now = this.#o.clock.nowMicros();
+    const today = chinaDate(now);
     // A new day settles yesterday's buys (T+1) before the sellable check.
-    if (chinaDate(now) > this.ledger.tradingDate) this.ledger.roll(chinaDate(now), this.#o.references.marks);
+    this.#rollLedger(now);
     const riskOrder: RiskOrder = {
       clientOrderId: cmd.clientOrderId, account: cmd.account, strategy: identity.strategyId, symbol: cmd.symbol, side: cmd.side,
       orderType: cmd.orderType, price: cmd.price, quantity: cmd.quantity, receivedAt: now,
@@ -511,17 +520,17 @@ export class Oms implements TradingSessionHandler, AdminHandler {
     const market = this.#o.references.reference(cmd.symbol);
     let decision: RiskDecision;
     let freezePrice = cmd.price;
+    const state = this.effectiveState(cmd.account);
     const pre = this.#preCheck(identity, cmd);
     if (pre !== undefined) {
       decision = pre;
     } else {
-      const state = this.effectiveState(cmd.account);
       const stateCheck = allowedInState(state, cmd, this.ledger.positionQty(cmd.account, cmd.symbol));
       if (!stateCheck.ok) {
         decision = { ok: false, rule: 'trading_state', reason: stateCheck.reason, detail: stateCheck.detail };
       } else {
         const ctx: RiskContext = {
-          account: this.accountView(cmd.account), market, tradingState: state, tradingDate: chinaDate(now), now,
+          account: this.accountView(cmd.account), market, tradingState: state, tradingDate: today, now,
         };
         decision = this.#o.risk.checkNew(riskOrder, ctx);
       }
@@ -533,7 +542,7 @@ export class Oms implements TradingSessionHandler, AdminHandler {
         if (!freeze.ok) decision = { ok: false, rule: 'ledger', reason: freeze.reason, detail: freeze.detail };
       }
     }
-    const venueId = decision.ok ? this.#nextVenueId(now) : '';
+    const venueId = decision.ok ? this.#nextVenueId(today) : '';
     const common = { account: cmd.account, strategy: identity.strategyId, symbol: cmd.symbol, clientOrderId: cmd.clientOrderId, actor: `strategy:${identity.strategyId}` };
     const records: AuditRecord[] = [
       {
@@ -545,12 +554,15 @@ export class Oms implements TradingSessionHandler, AdminHandler {
       },
       {
         kind: 'RISK_DECISION', ...common,
-        data: decision.ok
-          ? { ok: true, warnings: decision.warnings.map((w) => ({ ...w })), references: referenceRecord(market), tradingState: this.effectiveState(cmd.account) }
-          : { ok: false, rule: decision.rule, reason: decision.reason, detail: decision.detail, references: referenceRecord(market), tradingState: this.effectiveState(cmd.account) },
+        data: {
+          ...(decision.ok
+            ? { ok: true, warnings: decision.warnings.map((w) => ({ ...w })) }
+            : { ok: false, rule: decision.rule, reason: decision.reason, detail: decision.detail }),
+          references: referenceRecord(market), tradingState: state,
+        },
       },
     ];
-    if (decision.ok) records.push({ kind: 'ORDER_SENT', ...common, clientOrderId: cmd.clientOrderId, data: { venueClOrdId: venueId, intent: true } });
+    if (decision.ok) records.push({ kind: 'ORDER_SENT', ...common, data: { venueClOrdId: venueId, intent: true } });
     const entries = this.#journal(records);
     if (entries === undefined) {
       this.#denyUnjournaled(identity, cmd, 'JOURNAL_UNAVAILABLE', 'the audit journal refused the order; nothing was sent');
@@ -597,8 +609,7 @@ export class Oms implements TradingSessionHandler, AdminHandler {
     return market?.upperLimit ?? market?.ask ?? market?.last ?? cmd.price;
   }
 
-  #nextVenueId(now: Micros): string {
-    const date = chinaDate(now);
+  #nextVenueId(date: TradingDate): string {
     if (date !== this.#venueSeqDate) {
       this.#venueSeqDate = date;
       this.#venueSeq = 0;
@@ -976,8 +987,7 @@ export class Oms implements TradingSessionHandler, AdminHandler {
   }
 
   #apply(entry: AuditEntry): Applied {
-    const date = chinaDate(entry.ts);
-    if (date > this.ledger.tradingDate) this.ledger.roll(date, this.#o.references.marks);
+    this.#rollLedger(entry.ts);
     try {
       const applied = this.#applyUnsafe(entry);
       if (applied.kind === 'order') {
@@ -1098,6 +1108,13 @@ export class Oms implements TradingSessionHandler, AdminHandler {
     }
   }
 
+  /** Rolls the ledger into the China day of `at` when that day is later (T+1 settles then). */
+  #rollLedger(at: Micros): void {
+    if (at < this.#ledgerDayEnd) return;
+    this.ledger.roll(chinaDate(at), this.#o.references.marks);
+    this.#ledgerDayEnd = at - chinaTimeOfDay(at) + MICROS_PER_DAY;
+  }
+
   #order(d: Record<string, unknown>): OmsOrder {
     const o = this.#byVenue.get(String(d.venueClOrdId));
     if (o === undefined) throw new RangeError(`no order with ClOrdID ${String(d.venueClOrdId)}`);
@@ -1182,11 +1199,4 @@ function referenceRecord(market: MarketReference | undefined): Record<string, un
     lowerLimit: market.lowerLimit ?? null, last: market.last ?? null, bid: market.bid ?? null, ask: market.ask ?? null,
     updatedAt: market.updatedAt, halted: market.halted,
   };
-}
-
-/** Constant-time comparison of two secrets (different lengths are simply unequal). */
-function sameSecret(expected: string, given: string): boolean {
-  const a = Buffer.from(expected, 'utf8');
-  const b = Buffer.from(given, 'utf8');
-  return a.length === b.length && timingSafeEqual(a, b);
 }

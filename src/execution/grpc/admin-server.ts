@@ -7,7 +7,6 @@
  *   AdminCallError(code) from the handler  → that code
  *   anything else the handler throws       → INTERNAL (stack logged; the server keeps serving)
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { OrderStatus } from '../../core/order-state.ts';
 import type { Logger } from '../../obs/log.ts';
@@ -27,6 +26,7 @@ import {
   type SetLimitResponse,
 } from '../../protocol/gen/triquant/v1/admin.ts';
 import { AdminCallError, type AdminErrorCode, type AdminHandler } from '../ports.ts';
+import { sameSecret } from '../secret.ts';
 import {
   adminLimitToProto,
   adminOrderToProto,
@@ -63,8 +63,6 @@ const ERROR_CODE_TO_STATUS: Readonly<Record<AdminErrorCode, grpc.status>> = {
 
 const STATUS_NAME = new Map<number, string>(Object.entries(grpc.status).map(([name, code]) => [code as number, name]));
 
-const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
-
 const invalid = (message: string): AdminCallError => new AdminCallError('INVALID_ARGUMENT', message);
 
 function required(value: string, field: string): string {
@@ -77,14 +75,13 @@ export class AdminGrpcService {
   readonly service = AdminService;
   readonly implementation: grpc.UntypedServiceImplementation;
   private readonly handler: AdminHandler;
-  private readonly tokenDigest: Buffer;
+  private readonly token: string;
   private readonly log: Logger;
 
   constructor(options: AdminGrpcServiceOptions) {
     if (options.token.length === 0) throw new RangeError('the admin token must not be empty');
     this.handler = options.handler;
-    // Compare digests so that timingSafeEqual sees equal lengths whatever the caller sent.
-    this.tokenDigest = digest(options.token);
+    this.token = options.token;
     this.log = options.log;
     this.implementation = {
       setKillSwitch: this.unary('SetKillSwitch', (r: SetKillSwitchRequest) => this.setKillSwitch(r)),
@@ -189,7 +186,7 @@ export class AdminGrpcService {
     if (header === undefined) return status(grpc.status.UNAUTHENTICATED, 'missing authorization metadata: send "authorization: Bearer <admin token>"');
     const match = /^Bearer (.+)$/i.exec(header);
     if (match === null) return status(grpc.status.UNAUTHENTICATED, 'authorization metadata must be "Bearer <admin token>"');
-    if (!timingSafeEqual(digest(match[1]!), this.tokenDigest)) return status(grpc.status.UNAUTHENTICATED, 'invalid admin token');
+    if (!sameSecret(this.token, match[1]!)) return status(grpc.status.UNAUTHENTICATED, 'invalid admin token');
     return undefined;
   }
 

@@ -136,6 +136,21 @@ test('fills: journaled before applied, fees per fill, duplicates by fill id igno
   assert.equal(oms.counters.duplicateFills, 1);
 });
 
+test('a new China day settles yesterday\'s buys (T+1) before the order and restarts the day\'s ClOrdIDs', async () => {
+  const { oms, broker, publisher, clock } = await started();
+  oms.submit(ID, buy('d1', 1_000, 38 * Y));
+  const first = broker.submitted[0]!.clientOrderId;
+  assert.equal(first, '20261102-1');
+  broker.emit({ type: 'filled', clientOrderId: first, venueOrderId: 'V1', fillId: 'E1', qty: 1_000, price: 38 * Y, ts: clock.nowMicros() });
+  oms.submit(ID, sell('d2', 1_500));
+  assert.equal(publisher.denials().at(-1)?.clientOrderId, 'd2', 'only the 1,000 settled shares are sellable today');
+  clock.set(chinaInstant(20261103, 9, 31));
+  oms.submit(ID, sell('d3', 1_500));
+  assert.equal(oms.ledger.tradingDate, 20261103);
+  assert.equal(broker.submitted.at(-1)?.clientOrderId, '20261103-1', 'the new day counts its ClOrdIDs from 1');
+  assert.deepEqual(publisher.reports('d3').map((r) => r.execType), ['SENT']);
+});
+
 test('cancel: CANCEL_REQUEST journaled before broker.cancel, PENDING_CANCEL then CANCELLED, freeze released', async () => {
   const { oms, journal, broker, publisher, clock } = await started();
   oms.submit(ID, buy('k1'));
