@@ -205,31 +205,20 @@ export class Ledger {
   canFreeze(account: string, side: Side, symbol: string, freezePrice: Price, qty: Qty): RuleResult<LedgerDenyReason> {
     const a = this.#accounts.get(account);
     if (a === undefined) return fail('UNKNOWN_ACCOUNT', `no account ${account} in the ledger`);
-    if (side === 'BUY') {
-      const need = this.buyFreezeAmount(freezePrice, qty);
-      const available = a.cash - a.frozenCash;
-      if (need > available) return fail('INSUFFICIENT_CASH', `a buy of ${qty} at ${freezePrice} needs ${need} units of cash (fees included); ${available} available`);
-      return OK;
-    }
-    const sellable = this.sellableQty(account, symbol);
-    if (qty > sellable) return fail('EXCEEDS_SELLABLE_POSITION', `cannot sell ${qty} ${symbol}: ${sellable} sellable (T+1 and open sells counted)`);
-    return OK;
+    return this.#canFreeze(a, side, symbol, freezePrice, qty, side === 'BUY' ? this.buyFreezeAmount(freezePrice, qty) : qty);
   }
 
   /** Freezes cash (buy) or shares (sell) for an order. Refuses without changing anything. */
   freeze(orderKey: string, account: string, side: Side, symbol: string, freezePrice: Price, qty: Qty): RuleResult<LedgerDenyReason> {
     if (this.#freezes.has(orderKey)) return fail('DUPLICATE_FREEZE', `order ${orderKey} already has a freeze`);
-    const check = this.canFreeze(account, side, symbol, freezePrice, qty);
+    const a = this.#accounts.get(account);
+    if (a === undefined) return fail('UNKNOWN_ACCOUNT', `no account ${account} in the ledger`);
+    // Computed once for the check and the freeze (the buy amount includes a fee computation).
+    const frozen = side === 'BUY' ? this.buyFreezeAmount(freezePrice, qty) : qty;
+    const check = this.#canFreeze(a, side, symbol, freezePrice, qty, frozen);
     if (!check.ok) return check;
-    const a = this.#account(account);
-    let frozen: number;
-    if (side === 'BUY') {
-      frozen = this.buyFreezeAmount(freezePrice, qty);
-      a.frozenCash += frozen;
-    } else {
-      frozen = qty;
-      this.#position(a, symbol).frozen += qty;
-    }
+    if (side === 'BUY') a.frozenCash += frozen;
+    else this.#position(a, symbol).frozen += qty;
     this.#freezes.set(orderKey, { account, symbol, side, freezePrice, quantity: qty, filled: 0, notional: 0, feesPaid: 0, frozen, released: false });
     return OK;
   }
@@ -348,10 +337,13 @@ export class Ledger {
     let pnl = a.cash - a.startCash;
     for (const p of a.positions.values()) {
       const mark = marks(p.symbol);
+      if (mark !== undefined) {
+        pnl += p.quantity * mark.price - p.startQuantity * mark.prevClose;
+        continue;
+      }
+      // Unmarked: average cost now, the day's start price then (a buy check runs this per position).
       const avg = p.quantity === 0 ? 0 : divRoundHalfUp(p.costBasis, p.quantity);
-      const now = mark?.price ?? avg;
-      const start = mark?.prevClose ?? p.startAvgCost;
-      pnl += p.quantity * now - p.startQuantity * start;
+      pnl += p.quantity * avg - p.startQuantity * p.startAvgCost;
     }
     return pnl;
   }
@@ -369,6 +361,19 @@ export class Ledger {
   /** cash + Σ quantity × mark. */
   equity(account: string, marks: MarkSource): Money {
     return this.#account(account).cash + this.grossExposure(account, marks);
+  }
+
+  /** `amount`: the cash (buy, `buyFreezeAmount`) or shares (sell) the order would freeze. */
+  #canFreeze(a: Account, side: Side, symbol: string, freezePrice: Price, qty: Qty, amount: number): RuleResult<LedgerDenyReason> {
+    if (side === 'BUY') {
+      const available = a.cash - a.frozenCash;
+      if (amount > available) return fail('INSUFFICIENT_CASH', `a buy of ${qty} at ${freezePrice} needs ${amount} units of cash (fees included); ${available} available`);
+      return OK;
+    }
+    const p = a.positions.get(symbol);
+    const sellable = p === undefined ? 0 : p.settled - p.frozen;
+    if (amount > sellable) return fail('EXCEEDS_SELLABLE_POSITION', `cannot sell ${qty} ${symbol}: ${sellable} sellable (T+1 and open sells counted)`);
+    return OK;
   }
 
   #account(account: string): Account {

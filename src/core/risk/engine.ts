@@ -62,6 +62,7 @@ import type {
 } from './types.ts';
 
 const MICROS_PER_MS = 1000;
+const NO_ALERTS: readonly ComplianceAlert[] = Object.freeze([]);
 
 type MutableLimits = { -readonly [K in RiskLimitKey]: number };
 
@@ -374,10 +375,12 @@ export class RiskEngine {
   }
 
   /** Alerts raised since the last drain, oldest first. */
-  drainAlerts(): ComplianceAlert[] {
+  drainAlerts(): readonly ComplianceAlert[] {
+    // The OMS drains after every order: nothing to report must not allocate.
+    if (this.#alerts.length === 0) return NO_ALERTS;
     const alerts = this.#alerts;
-    if (alerts.length > 0) this.#alerts = [];
-    return alerts.length > 0 ? alerts : [];
+    this.#alerts = [];
+    return alerts;
   }
 
   /** The day's counters of an account. */

@@ -130,3 +130,16 @@ test('property: equity at one price changes only by fees; available cash never n
     { numRuns: 300 },
   );
 });
+
+test('day P&L of an unmarked position: average cost now against the start price; a second freeze of an order is refused', () => {
+  const l = ledger(0, [{ symbol: SYM, quantity: 1000, avgCost: 30 * Y }]);
+  const none: MarkSource = () => undefined;
+  assert.equal(l.dayPnl('A', none), 0, 'nothing happened: average cost = start price');
+  l.freeze('s', 'A', 'SELL', SYM, 31 * Y, 400);
+  const r = l.fill('s', 400, 32 * Y);
+  // 600 left at average cost 30 (start 1000 at 30) and the sale's cash.
+  assert.equal(l.dayPnl('A', none), 32 * Y * 400 - r.fee + 600 * 30 * Y - 1000 * 30 * Y);
+  const again = l.freeze('s', 'A', 'SELL', SYM, 31 * Y, 100);
+  assert.equal(!again.ok && again.reason, 'DUPLICATE_FREEZE');
+  assert.equal(l.position('A', SYM)!.frozen, 0, 'the refused freeze changed nothing');
+});

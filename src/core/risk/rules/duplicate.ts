@@ -77,9 +77,4 @@ export class DuplicateWindow {
     slot.quantity = order.quantity;
     slot.at = now;
   }
-
-  /** Forgets everything (a new day). */
-  clear(): void {
-    this.#bySymbol.clear();
-  }
 }

@@ -48,10 +48,6 @@ export function checkReference(
   return null;
 }
 
-export function isMarketOrderType(orderType: OrderType): boolean {
-  return orderType !== 'LIMIT';
-}
-
 /**
  * The phase must accept orders; market orders only in continuous trading (A-share market
  * orders are continuous-auction only; after-hours fixed-price trading takes limit orders)
