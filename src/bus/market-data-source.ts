@@ -29,6 +29,18 @@ export interface MarketDataBatch {
   readonly origin: 'pending' | 'reclaimed' | 'new';
 }
 
+/** What a source has done so far (counts since it was made). */
+export interface MarketDataSourceStats {
+  readonly delivered: number;
+  readonly acked: number;
+  readonly reclaimed: number;
+  readonly deadLettered: number;
+  readonly decodeErrors: number;
+  readonly duplicates: number;
+  readonly lost: number;
+  readonly fenced: number;
+}
+
 export interface MarketDataSource {
   /** Creates the consumer group(s) if needed, then drains own pending, then reclaims idle ones. */
   start(): Promise<void>;
@@ -45,4 +57,6 @@ export interface MarketDataSource {
   /** Changes the symbols read (strategy subscribe/unsubscribe). */
   setSymbols(symbols: readonly string[]): Promise<void>;
   close(): Promise<void>;
+  /** Counters for monitoring, where the source keeps them. */
+  stats?(): MarketDataSourceStats;
 }

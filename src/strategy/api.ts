@@ -30,8 +30,12 @@ import { isTerminal, type OrderStatus } from '../core/order-state.ts';
 import { TICK } from '../core/price-rules.ts';
 import { PHASE_RULES } from '../core/sessions.ts';
 import { parseYuan, type Money, type Price, type Qty } from '../core/units.ts';
+import { STRATEGY_NAME_PATTERN } from '../config/strategies-schema.ts';
 import type { Logger } from '../obs/log.ts';
 import type { SnapshotMessage, TradeMessage, TradingPhase } from '../protocol/feed/frames.ts';
+import { AGGRESSOR_BY_CODE, PHASE_BY_CODE } from '../protocol/feed/frames.ts';
+import type { Level as ProtoLevel, Tick as ProtoTick, Trade as ProtoTrade } from '../protocol/gen/triquant/v1/market_data.ts';
+import { snapshotToTick, TickCodecError, tradeToProto } from '../bus/tick-codec.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Re-exports: the vocabulary a strategy needs, so strategies import this one module.
@@ -357,7 +361,6 @@ export interface StrategySpec<Schema extends z.ZodType, S extends object> {
   create: (params: z.output<Schema>) => StrategyHooks<z.output<Schema>, S>;
 }
 
-import { STRATEGY_NAME_PATTERN } from '../config/strategies-schema.ts';
 export { STRATEGY_NAME_PATTERN };
 export const INSTANCE_ID_PATTERN = /^[A-Za-z0-9_]{1,16}$/;
 const VERSION_PATTERN = /^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$/;
@@ -580,27 +583,32 @@ export function isOpenOrder(order: Pick<OrderView, 'status'>): boolean {
 // ---------------------------------------------------------------------------------------------
 // Runner-facing contract: shared by the host, the backtester and the harness.
 
-/** Converts a decoded feed snapshot (or `tickToSnapshot(protoTick)` from the bus) to a strategy Tick. */
-export function tickFromSnapshot(m: SnapshotMessage, receivedAt: Micros): Tick {
-  const levels = (side: readonly { price: Price; qty: Qty; orders: number }[]): BookLevel[] =>
-    side.filter((l) => l.price > 0 && l.qty > 0).map((l) => Object.freeze({ price: l.price, qty: l.qty, orders: l.orders }));
-  const bids = levels(m.bids);
-  const asks = levels(m.asks);
+/**
+ * Converts a market-data Tick as the stream carries it (decoded protobuf) to a strategy Tick: the
+ * one mapping, used per tick by the instance. Throws TickCodecError for an unknown trading phase.
+ */
+export function tickFromProto(t: ProtoTick): Tick {
+  const phase = PHASE_BY_CODE[t.phase];
+  if (phase === undefined) throw new TickCodecError(`tick ${t.symbol} seq ${t.seq}: unknown trading phase ${t.phase}`);
+  const levels = (side: readonly ProtoLevel[]): BookLevel[] =>
+    side.filter((l) => l.price > 0 && l.quantity > 0).map((l) => Object.freeze({ price: l.price, qty: l.quantity, orders: l.orders ?? 0 }));
+  const bids = levels(t.bids);
+  const asks = levels(t.asks);
   const opt = (p: Price): Price | undefined => (p > 0 ? p : undefined);
   return Object.freeze({
-    symbol: m.symbol,
-    time: m.eventTime,
-    receivedAt,
-    phase: m.phase,
-    last: opt(m.lastPrice),
-    open: opt(m.openPrice),
-    high: opt(m.highPrice),
-    low: opt(m.lowPrice),
-    prevClose: m.prevClosePrice,
-    upperLimit: opt(m.upperLimitPrice),
-    lowerLimit: opt(m.lowerLimitPrice),
-    volume: m.volume,
-    turnover: m.turnover,
+    symbol: t.symbol,
+    time: t.eventTimeUs,
+    receivedAt: t.receiveTimeUs,
+    phase,
+    last: opt(t.lastPrice),
+    open: opt(t.openPrice),
+    high: opt(t.highPrice),
+    low: opt(t.lowPrice),
+    prevClose: t.prevClosePrice,
+    upperLimit: opt(t.upperLimitPrice),
+    lowerLimit: opt(t.lowerLimitPrice),
+    volume: t.volume,
+    turnover: t.turnover,
     bid: bids[0]?.price,
     ask: asks[0]?.price,
     bidQty: bids[0]?.qty ?? 0,
@@ -610,9 +618,21 @@ export function tickFromSnapshot(m: SnapshotMessage, receivedAt: Micros): Tick {
   });
 }
 
+/** Converts a decoded feed snapshot to a strategy Tick (through the stream's form, so there is one mapping). */
+export function tickFromSnapshot(m: SnapshotMessage, receivedAt: Micros): Tick {
+  return tickFromProto(snapshotToTick(m, receivedAt));
+}
+
+/** Converts a market-data Trade as the stream carries it to a MarketTrade. Throws TickCodecError for an unknown aggressor side. */
+export function tradeFromProto(t: ProtoTrade): MarketTrade {
+  const aggressor = AGGRESSOR_BY_CODE[t.aggressorSide];
+  if (aggressor === undefined) throw new TickCodecError(`trade ${t.symbol} seq ${t.seq}: unknown aggressor side ${t.aggressorSide}`);
+  return Object.freeze({ symbol: t.symbol, time: t.eventTimeUs, receivedAt: t.receiveTimeUs, price: t.price, qty: t.quantity, aggressor });
+}
+
 /** Converts a decoded feed trade to a MarketTrade. */
 export function tradeFromMessage(m: TradeMessage, receivedAt: Micros): MarketTrade {
-  return Object.freeze({ symbol: m.symbol, time: m.time, receivedAt, price: m.price, qty: m.qty, aggressor: m.aggressor });
+  return tradeFromProto(tradeToProto(m, receivedAt));
 }
 
 /** An order the runner must send (maps 1:1 onto trading.proto NewOrder). */

@@ -19,6 +19,7 @@ import type { FeeSchedule } from '../core/fees.ts';
 import type { LogLevel } from '../obs/log.ts';
 import type { RedisConnectionOptions } from '../bus/redis-connection.ts';
 import type { InstanceStats } from './instance.ts';
+import type { MarketDataSourceStats } from '../bus/market-data-source.ts';
 import {
   definitionFromModule,
   INSTANCE_ID_PATTERN,
@@ -188,7 +189,7 @@ export interface InstanceSettings {
 /** Messages from an instance process to the host. */
 export type InstanceMessage =
   | { readonly type: 'ready'; readonly restored: boolean }
-  | { readonly type: 'status'; readonly stats: InstanceStats }
+  | { readonly type: 'status'; readonly stats: InstanceStats; readonly marketData?: MarketDataSourceStats }
   | { readonly type: 'strategyStatus'; readonly status: Readonly<Record<string, string | number | boolean>> };
 
 /** Messages from the host to an instance process. */

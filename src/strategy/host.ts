@@ -117,6 +117,7 @@ interface HostMetrics {
   restarts: Counter;
   crashLoop: Gauge;
   handled: Gauge;
+  marketData: Gauge;
 }
 
 export class StrategyHost extends EventEmitter<HostEvents> {
@@ -147,6 +148,7 @@ export class StrategyHost extends EventEmitter<HostEvents> {
             restarts: new Counter({ name: 'triquant_strategy_instance_restarts_total', help: 'Instance processes restarted after an exit the host did not ask for', labelNames: ['instance'], registers: [registry] }),
             crashLoop: new Gauge({ name: 'triquant_strategy_instance_crash_loop', help: '1 when the host gave up restarting the instance (crash loop)', labelNames: ['instance'], registers: [registry] }),
             handled: new Gauge({ name: 'triquant_strategy_instance_handled', help: 'What the running instance process handled so far (what: ticks, trades, batches, orders, commits)', labelNames: ['instance', 'what'], registers: [registry] }),
+            marketData: new Gauge({ name: 'triquant_strategy_instance_market_data', help: 'The running instance process\'s consumer-group counts so far (what: delivered, acked, reclaimed, deadLettered, decodeErrors, duplicates, lost, fenced, owedAcksPaid)', labelNames: ['instance', 'what'], registers: [registry] }),
           };
   }
 
@@ -288,6 +290,10 @@ export class StrategyHost extends EventEmitter<HostEvents> {
         m.handled.set({ instance, what: 'batches' }, s.batches);
         m.handled.set({ instance, what: 'orders' }, s.ordersSent);
         m.handled.set({ instance, what: 'commits' }, s.commits);
+        const md = message.marketData;
+        if (md !== undefined) {
+          for (const [what, value] of Object.entries(md)) m.marketData.set({ instance, what }, value);
+        }
       }
     } else if (message.type === 'strategyStatus') {
       slot.strategyStatus = message.status;

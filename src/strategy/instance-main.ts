@@ -34,7 +34,6 @@ export const defaultPorts: InstancePorts = {
     const md = settings.marketData;
     return createGroupConsumer({
       redis: settings.redis,
-      ...(settings.redis.keyPrefix === undefined ? {} : { keyPrefix: settings.redis.keyPrefix }),
       slotGroups: settings.slotGroups,
       group: p.name,
       consumer: p.instanceId,
@@ -117,16 +116,17 @@ export async function runInstanceProcess(settings: InstanceSettings, ports: Inst
   // The host is gone (crashed or killed): do not trade unsupervised.
   process.once('disconnect', () => stop('the host went away'));
 
-  const status = setInterval(() => send({ type: 'status', stats: instance.stats() }), settings.statusIntervalMs);
+  const sendStatus = () => send({ type: 'status', stats: instance.stats(), ...(source.stats ? { marketData: source.stats() } : {}) });
+  const status = setInterval(sendStatus, settings.statusIntervalMs);
   status.unref();
   try {
     await instance.start();
     send({ type: 'ready', restored: instance.runtime.restored });
-    send({ type: 'status', stats: instance.stats() });
+    sendStatus();
     if (stopping === undefined) await instance.run();
     await stopping;
     await instance.stop();
-    send({ type: 'status', stats: instance.stats() });
+    sendStatus();
     return 0;
   } catch (error) {
     log.error('instance failed', { error });

@@ -55,11 +55,10 @@ import { chinaDate, type Clock, type Micros } from '../core/clock.ts';
 import { TriquantError } from '../core/errors.ts';
 import { silentLogger, type Logger } from '../obs/log.ts';
 import type { MarketDataBatch, MarketDataEntry, MarketDataSource } from '../bus/market-data-source.ts';
-import { protoToTrade, tickToSnapshot } from '../bus/tick-codec.ts';
 import {
   StrategyApiError,
-  tickFromSnapshot,
-  tradeFromMessage,
+  tickFromProto,
+  tradeFromProto,
   type CancelIntent,
   type ExecutionEvent,
   type Intent,
@@ -140,8 +139,8 @@ type Step = { kind: 'tick'; tick: Tick } | { kind: 'trade'; trade: MarketTrade }
 export function entryToSteps(entry: MarketDataEntry): Step[] {
   return entry.messages.map((m): Step =>
     m.type === 'tick'
-      ? { kind: 'tick', tick: tickFromSnapshot(tickToSnapshot(m.tick), m.tick.receiveTimeUs) }
-      : { kind: 'trade', trade: tradeFromMessage(protoToTrade(m.trade), m.trade.receiveTimeUs) },
+      ? { kind: 'tick', tick: tickFromProto(m.tick) }
+      : { kind: 'trade', trade: tradeFromProto(m.trade) },
   );
 }
 
@@ -374,10 +373,15 @@ export class StrategyInstance<P = unknown, S extends object = JsonObject> {
         continue;
       }
       for (const step of steps) {
-        if (step.kind === 'tick') this.#o.marketTime?.observe(step.tick.time, step.tick.receivedAt);
-        const result = step.kind === 'tick' ? await runtime.deliverTick(step.tick) : await runtime.deliverTrade(step.trade);
-        if (step.kind === 'tick') this.#stats.ticks += 1;
-        else this.#stats.trades += 1;
+        let result: StepResult;
+        if (step.kind === 'tick') {
+          this.#o.marketTime?.observe(step.tick.time, step.tick.receivedAt);
+          result = await runtime.deliverTick(step.tick);
+          this.#stats.ticks += 1;
+        } else {
+          result = await runtime.deliverTrade(step.trade);
+          this.#stats.trades += 1;
+        }
         this.#status(result);
         intents.push(...result.intents);
       }

@@ -22,7 +22,6 @@ import type { TradingState } from '../core/risk/types.ts';
 import type { Logger } from '../obs/log.ts';
 import {
   OrderType as PbOrderType,
-  Scope as PbScope,
   Side as PbSide,
   type TradingStateRecord as PbTradingStateRecord,
 } from '../protocol/gen/triquant/v1/common.ts';
@@ -37,7 +36,7 @@ import {
 } from '../protocol/gen/triquant/v1/trading.ts';
 import type { CancelIntent, ExecutionEvent, ExecutionReportEvent, OrderDeniedEvent, SubmitIntent } from './api.ts';
 import type { OrderChannel, OrderChannelState } from './ports.ts';
-import { EXEC_TYPE, ORDER_STATUS, ORDER_TYPE, TERMINAL_ORDER_STATUSES, TRADING_STATE } from '../protocol/trading-enums.ts';
+import { EXEC_TYPE, ORDER_STATUS, ORDER_TYPE, SCOPE, SIDE, TERMINAL_ORDER_STATUSES, TRADING_STATE } from '../protocol/trading-enums.ts';
 
 export interface GrpcOrderChannelOptions {
   /** "host:port" of the execution service. */
@@ -185,7 +184,7 @@ export class GrpcOrderChannel implements OrderChannel {
           clientOrderId: intent.clientOrderId,
           account: intent.account,
           symbol: intent.symbol,
-          side: intent.side === 'BUY' ? PbSide.BUY : PbSide.SELL,
+          side: SIDE.toProto[intent.side] as PbSide,
           orderType: ORDER_TYPE.toProto[intent.orderType] as PbOrderType,
           price: intent.price,
           quantity: intent.quantity,
@@ -360,7 +359,7 @@ export class GrpcOrderChannel implements OrderChannel {
   }
 
   private onStateChanged(change: TradingStateChanged): void {
-    const scope = change.scope === PbScope.GLOBAL ? 'GLOBAL' : change.scope === PbScope.ACCOUNT ? 'ACCOUNT' : undefined;
+    const scope = SCOPE.fromProto.get(change.scope);
     const state = TRADING_STATE.fromProto.get(change.state);
     if (scope === undefined || state === undefined) {
       this.log.error('trading-state change with unknown values skipped', { seq: change.seq, scope: change.scope, state: change.state });
@@ -540,7 +539,7 @@ const isDoneStatus = (status: number): boolean => TERMINAL_ORDER_STATUSES.has(st
 export function executionEventFromProto(report: ExecutionReport): ExecutionReportEvent | undefined {
   const execType = EXEC_TYPE.fromProto.get(report.execType);
   if (execType === undefined) return undefined;
-  const side: Side = report.side === PbSide.SELL ? 'SELL' : 'BUY';
+  const side: Side = SIDE.fromProto.get(report.side) ?? 'BUY'; // unspecified: as before the shared maps
   return {
     type: 'executionReport',
     seq: report.seq,
@@ -578,7 +577,7 @@ export function deniedEventFromProto(denied: OrderDenied): OrderDeniedEvent {
 }
 
 function stateUpdateFromRecord(record: PbTradingStateRecord): TradingStateUpdate | undefined {
-  const scope = record.scope === PbScope.GLOBAL ? 'GLOBAL' : record.scope === PbScope.ACCOUNT ? 'ACCOUNT' : undefined;
+  const scope = SCOPE.fromProto.get(record.scope);
   const state = TRADING_STATE.fromProto.get(record.state);
   if (scope === undefined || state === undefined) return undefined;
   return { seq: 0, scope, account: record.account, state, previous: undefined, actor: record.actor, reason: record.reason, time: record.changedTimeUs };

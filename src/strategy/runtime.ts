@@ -325,6 +325,32 @@ interface OrderRecord extends Reservation {
   fillIds: Set<string>;
 }
 
+/** A new order's record (PENDING_NEW, nothing filled): submitted by the strategy or adopted from the execution service. Symbol and side come with the reservation. */
+function newOrderRecord(
+  reservation: Reservation,
+  order: Pick<OrderRecord, 'clientOrderId' | 'orderType' | 'price' | 'quantity' | 'tag'>,
+  at: Micros,
+): OrderRecord {
+  return {
+    ...reservation,
+    clientOrderId: order.clientOrderId,
+    orderType: order.orderType,
+    price: order.price,
+    quantity: order.quantity,
+    tag: order.tag,
+    status: 'PENDING_NEW',
+    filledQty: 0,
+    notional: 0,
+    fees: 0,
+    cancelRequested: false,
+    reason: undefined,
+    detail: undefined,
+    createdAt: at,
+    updatedAt: at,
+    fillIds: new Set(),
+  };
+}
+
 interface TimerEntry {
   due: Micros;
   everyMicros: Micros | undefined;
@@ -723,26 +749,8 @@ export class StrategyRuntime<P = unknown, S extends object = JsonObject> {
       const existing = this.#orders.get(id);
       if (existing === undefined) {
         const reservePrice = side === 'BUY' ? (limit > 0 ? limit : this.#marketReservePrice(symbol)) : limit;
-        const rec: OrderRecord = {
-          ...this.#portfolio.reserve(side, symbol, qty, reservePrice, this.#fees),
-          clientOrderId: id,
-          symbol,
-          side,
-          orderType,
-          price: limit,
-          quantity: qty,
-          tag,
-          status: 'PENDING_NEW',
-          filledQty: 0,
-          notional: 0,
-          fees: 0,
-          cancelRequested: false,
-          reason: undefined,
-          detail: undefined,
-          createdAt: now,
-          updatedAt: now,
-          fillIds: new Set(),
-        };
+        const reservation = this.#portfolio.reserve(side, symbol, qty, reservePrice, this.#fees);
+        const rec = newOrderRecord(reservation, { clientOrderId: id, orderType, price: limit, quantity: qty, tag }, now);
         this.#orders.set(id, rec);
         this.#outbox.push(
           Object.freeze({ type: 'submit', clientOrderId: id, account: this.account, symbol, side, orderType, price: limit, quantity: qty, tag, createdAt: now }),
@@ -978,26 +986,12 @@ export class StrategyRuntime<P = unknown, S extends object = JsonObject> {
   }
 
   #adopt(event: ExecutionReportEvent): OrderRecord {
-    const rec: OrderRecord = {
-      ...this.#portfolio.reserve(event.side, event.symbol, event.quantity, event.price, this.#fees),
-      clientOrderId: event.clientOrderId,
-      symbol: event.symbol,
-      side: event.side,
-      orderType: event.orderType,
-      price: event.price,
-      quantity: event.quantity,
-      tag: '',
-      status: 'PENDING_NEW',
-      filledQty: 0,
-      notional: 0,
-      fees: 0,
-      cancelRequested: false,
-      reason: undefined,
-      detail: undefined,
-      createdAt: event.time,
-      updatedAt: event.time,
-      fillIds: new Set(),
-    };
+    const reservation = this.#portfolio.reserve(event.side, event.symbol, event.quantity, event.price, this.#fees);
+    const rec = newOrderRecord(
+      reservation,
+      { clientOrderId: event.clientOrderId, orderType: event.orderType, price: event.price, quantity: event.quantity, tag: '' },
+      event.time,
+    );
     this.#orders.set(rec.clientOrderId, rec);
     this.#log.info('adopted an order known to the execution service', { clientOrderId: rec.clientOrderId });
     return rec;

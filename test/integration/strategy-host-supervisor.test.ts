@@ -9,11 +9,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_FEE_SCHEDULE } from '../../src/core/fees.ts';
 import type { Logger, LogLevel } from '../../src/obs/log.ts';
 import { createServiceRegistry } from '../../src/obs/metrics.ts';
-import { DEFAULT_STRATEGIES_CONFIG, type InstancePlan, type InstanceSettings } from '../../src/strategy/host-config.ts';
+import type { InstancePlan } from '../../src/strategy/host-config.ts';
 import { StrategyHost, type CrashLoopAlert, type StrategyHostOptions } from '../../src/strategy/host.ts';
+import { testInstanceSettings } from '../support/strategy-fakes.ts';
 
 const CHILD = fileURLToPath(new URL('../support/strategy-host-child.ts', import.meta.url));
 const CRASHY = fileURLToPath(new URL('../support/strategies/crashy.ts', import.meta.url));
@@ -45,26 +45,10 @@ function plan(dir: string, instanceId: string): InstancePlan {
   };
 }
 
-function settings(p: InstancePlan): InstanceSettings {
-  return {
-    plan: p,
-    redis: { mode: 'standalone', url: 'redis://127.0.0.1:1' },
-    slotGroups: 16,
-    marketData: DEFAULT_STRATEGIES_CONFIG.marketData,
-    checkpointIntervalMs: 20,
-    execution: 'dry-run',
-    reconnect: { initialMs: 100, maxMs: 1_000 },
-    logLevel: 'info',
-    holidays: [],
-    fees: DEFAULT_FEE_SCHEDULE,
-    statusIntervalMs: 100,
-  };
-}
-
 function makeHost(dir: string, ids: string[], logs: LogLine[], overrides: Partial<StrategyHostOptions> = {}): StrategyHost {
   return new StrategyHost({
     plans: ids.map((id) => plan(dir, id)),
-    settingsFor: settings,
+    settingsFor: (p) => testInstanceSettings(p),
     entry: CHILD,
     env: { ...process.env, TQ_TEST_STATE_DIR: dir },
     restart: { initialMs: 50, maxMs: 400 },

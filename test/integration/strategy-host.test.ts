@@ -13,11 +13,11 @@ import { Redis } from 'ioredis';
 import { strategyStateKeys } from '../../src/bus/dead-letter.ts';
 import { MarketDataKeys } from '../../src/bus/market-data-keys.ts';
 import { encodeEntryFields } from '../../src/bus/tick-codec.ts';
-import { DEFAULT_FEE_SCHEDULE } from '../../src/core/fees.ts';
 import { DEFAULT_STRATEGIES_CONFIG, type InstancePlan, type InstanceSettings } from '../../src/strategy/host-config.ts';
 import { StrategyHost } from '../../src/strategy/host.ts';
+import { createServiceRegistry } from '../../src/obs/metrics.ts';
 import { RedisTestServer, redisServerAvailable } from '../support/redis-server.ts';
-import { snapshot } from '../support/strategy-fakes.ts';
+import { snapshot, testInstanceSettings } from '../support/strategy-fakes.ts';
 
 const RECORDER = fileURLToPath(new URL('../support/strategies/seq-recorder.ts', import.meta.url));
 const SYM = '600000.SH';
@@ -52,21 +52,15 @@ test('kill -9 mid-batch: the restarted instance handles every tick exactly once;
   const plan = (name: string, workMs: number): InstancePlan => ({
     key: `${name}/i1`, name, instanceId: 'i1', file: RECORDER, definitionName: 'seq_recorder', account: 'ACC1', symbols: [SYM], params: { workMs }, token: '', capital: 0,
   });
-  const settings = (p: InstancePlan): InstanceSettings => ({
-    plan: p,
+  const settings = (p: InstancePlan): InstanceSettings => testInstanceSettings(p, {
     redis: { mode: 'standalone', url: redis.url, keyPrefix: prefix },
-    slotGroups: 16,
     // 20 entries = 100 ticks per batch; ~3 ms per tick, so a kill lands inside a batch.
     marketData: { ...DEFAULT_STRATEGIES_CONFIG.marketData, startAt: 'earliest', blockMs: 200, count: 20, claimIdleMs: 2_000, maxDeliveries: 10 },
     checkpointIntervalMs: 50,
-    execution: 'dry-run',
-    reconnect: { initialMs: 100, maxMs: 1_000 },
-    logLevel: 'info',
-    holidays: [],
-    fees: DEFAULT_FEE_SCHEDULE,
-    statusIntervalMs: 100,
   });
+  const registry = createServiceRegistry('strategy', false);
   const host = new StrategyHost({
+    registry,
     plans: [plan('victim', 3), plan('bystander', 0)],
     settingsFor: settings,
     restart: { initialMs: 50, maxMs: 200 },
@@ -112,4 +106,10 @@ test('kill -9 mid-batch: the restarted instance handles every tick exactly once;
   await host.stop();
   assert.equal(victim().lastExit?.code, 0);
   assert.equal(bystander().lastExit?.code, 0);
+  // The instances' consumer-group counts reach the host's /metrics with their status reports.
+  const metrics = await registry.metrics();
+  const count = (what: string) => Number(new RegExp(`triquant_strategy_instance_market_data\\{instance="bystander/i1",what="${what}"[^}]*\\} (\\d+)`).exec(metrics)?.[1]);
+  assert.ok(count('delivered') > 0, 'entries delivered to the bystander');
+  assert.equal(count('acked'), count('delivered'), 'every delivered entry acknowledged');
+  assert.equal(count('deadLettered'), 0);
 });

@@ -5,11 +5,31 @@
  * feed ticks in the gateway's format. Used by the instance and host tests.
  */
 import type { MarketDataBatch, MarketDataEntry, MarketDataSource } from '../../src/bus/market-data-source.ts';
+import { DEFAULT_FEE_SCHEDULE } from '../../src/core/fees.ts';
 import { snapshotToTick, type MarketDataEntryMessage } from '../../src/bus/tick-codec.ts';
 import type { SnapshotMessage } from '../../src/protocol/feed/frames.ts';
 import { BOOK_LEVELS } from '../../src/protocol/feed/frames.ts';
 import type { CancelIntent, ExecutionEvent, SubmitIntent } from '../../src/strategy/api.ts';
+import { DEFAULT_STRATEGIES_CONFIG, type InstancePlan, type InstanceSettings } from '../../src/strategy/host-config.ts';
 import type { OrderChannel, OrderChannelState } from '../../src/strategy/ports.ts';
+
+/** An instance process's settings for host tests: dry-run orders, defaults for the rest; `overrides` win. */
+export function testInstanceSettings(plan: InstancePlan, overrides: Partial<Omit<InstanceSettings, 'plan'>> = {}): InstanceSettings {
+  return {
+    plan,
+    redis: { mode: 'standalone', url: 'redis://127.0.0.1:1' },
+    slotGroups: 16,
+    marketData: DEFAULT_STRATEGIES_CONFIG.marketData,
+    checkpointIntervalMs: 20,
+    execution: 'dry-run',
+    reconnect: { initialMs: 100, maxMs: 1_000 },
+    logLevel: 'info',
+    holidays: [],
+    fees: DEFAULT_FEE_SCHEDULE,
+    statusIntervalMs: 100,
+    ...overrides,
+  };
+}
 
 /** 2026-01-05 (a Monday) at a China wall-clock time, in µs. */
 export function chinaMicros(hh: number, mm: number, ss = 0): number {

@@ -5,7 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { importsOf } from '../../../scripts/check-layers.ts';
 import { BOARDS } from '../../../src/core/instruments.ts';
 import { checkLot } from '../../../src/core/lot-rules.ts';
-import type { SnapshotMessage } from '../../../src/protocol/feed/frames.ts';
+import { PHASE_CODE, type SnapshotMessage } from '../../../src/protocol/feed/frames.ts';
 import {
   atTimeOfDay,
   defineStrategy,
@@ -21,7 +21,9 @@ import {
   roundToTick,
   sellQuantity,
   StrategyApiError,
+  tickFromProto,
   tickFromSnapshot,
+  tradeFromProto,
   z,
 } from '../../../src/strategy/api.ts';
 import dualMa from '../../../strategies/dual-ma.ts';
@@ -129,6 +131,22 @@ test('tickFromSnapshot: zeros become undefined, empty levels are dropped', () =>
   assert.deepEqual([t.last, t.bid, t.ask, t.bidQty, t.askQty, t.upperLimit, t.lowerLimit, t.receivedAt], [100_000, 99_900, undefined, 300, 0, undefined, undefined, 7]);
   assert.equal(t.bids.length, 2);
   assert.equal(t.asks.length, 0);
+});
+
+test('tickFromProto / tradeFromProto: the stream form straight to the API types; unknown codes throw', () => {
+  const proto = {
+    symbol: '600000.SH', channel: 1, seq: 9, eventTimeUs: 5, receiveTimeUs: 7, phase: PHASE_CODE.CONTINUOUS as never,
+    lastPrice: 0, openPrice: 0, highPrice: 0, lowPrice: 0, prevClosePrice: 99_500, volume: 0, turnover: 0,
+    bids: [{ price: 99_900, quantity: 300 }, { price: 0, quantity: 0 }, { price: 99_700, quantity: 100, orders: 2 }],
+    asks: [], upperLimitPrice: 109_500, lowerLimitPrice: 0,
+  };
+  const t = tickFromProto(proto);
+  assert.deepEqual([t.phase, t.time, t.receivedAt, t.last, t.bid, t.bidQty, t.ask, t.upperLimit, t.lowerLimit], ['CONTINUOUS', 5, 7, undefined, 99_900, 300, undefined, 109_500, undefined]);
+  assert.deepEqual(t.bids, [{ price: 99_900, qty: 300, orders: 0 }, { price: 99_700, qty: 100, orders: 2 }]);
+  assert.throws(() => tickFromProto({ ...proto, phase: 999 as never }), /unknown trading phase 999/);
+  const trade = { symbol: '600000.SH', channel: 1, seq: 3, eventTimeUs: 4, receiveTimeUs: 6, price: 100_000, quantity: 200, aggressorSide: 1 as never, buyOrderRef: 1, sellOrderRef: 2 };
+  assert.deepEqual({ ...tradeFromProto(trade) }, { symbol: '600000.SH', time: 4, receivedAt: 6, price: 100_000, qty: 200, aggressor: 'BUY' });
+  assert.throws(() => tradeFromProto({ ...trade, aggressorSide: 7 as never }), /unknown aggressor side 7/);
 });
 
 test('phase helpers', () => {

@@ -305,7 +305,7 @@ test('subscribe intents change the source’s symbols; an unreadable entry is re
   appendTicks(store, 1, 2);
   await until('subscription', () => source.symbolHistory.some((s) => s.includes(SYM2)));
   const bad = tickMessage(snapshot(SYM2, 3, 100_000));
-  (bad as { tick: { phase: number } }).tick.phase = 999; // unknown phase: tickToSnapshot throws
+  (bad as { tick: { phase: number } }).tick.phase = 999; // unknown phase: tickFromProto throws
   const badId = store.append(SYM2, [bad]);
   store.append(SYM2, [tickMessage(snapshot(SYM2, 4, 100_000))]);
   await until('tick 4', () => instance.runtime.state.seen.includes(4));
