@@ -1,15 +1,15 @@
 /** `triquant execution`: the risk & execution service (gRPC for strategies, FIX to the venue). */
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
 import type { Config } from '../config/schema.ts';
 import { redisOptionsFor } from './redis-options.ts';
 import { createLogger } from '../obs/log.ts';
-import { ExecutionService } from '../execution/service.ts';
+import { resolve } from 'node:path';
+import { ExecutionService, runningGrpcAddress } from '../execution/service.ts';
 import { buildUniverse } from '../sim/universe.ts';
 import { shutdownInPhases, untilStopped } from './run.ts';
 import { EXIT_OK } from './exit-codes.ts';
-import { parsePort, parsePositive } from './parse.ts';
+import { parseHostPort, parsePort, parsePositive } from './parse.ts';
 
 export interface ExecutionCommandOptions {
   simFix?: { host: string; port: number };
@@ -63,10 +63,11 @@ export async function runExecution(options: ExecutionCommandOptions, config: Con
   return EXIT_OK;
 }
 
-function parseHostPort(value: string): { host: string; port: number } {
-  const match = /^([^:\s]+):(\d{1,5})$/.exec(value.trim());
-  if (!match) throw new InvalidArgumentError(`expected host:port, got "${value}"`);
-  const port = parsePort(match[2]!);
-  if (port === 0) throw new InvalidArgumentError('the FIX port cannot be 0');
-  return { host: match[1]!, port };
+/**
+ * The execution service's gRPC address from the config: execution.host:grpcPort, or, when
+ * grpcPort is 0 (a free port, as under `triquant up`), the address a running service wrote
+ * under dataDir. Undefined when neither is known.
+ */
+export function configuredExecutionAddress(config: Config): string | undefined {
+  return config.execution.grpcPort !== 0 ? `${config.execution.host}:${config.execution.grpcPort}` : runningGrpcAddress(resolve(config.dataDir));
 }

@@ -23,13 +23,13 @@ export interface GatewayCommandOptions {
   portsJson?: string;
 }
 
-const ALL_CHANNELS = [1, 2, 3];
+const ALL_CHANNELS = Object.values(FEED_CHANNEL);
 
 export function configureGatewayCommand(cmd: Command): Command {
   return cmd
     .option(
       '--feed <host:port[/channels]>',
-      'a feed to ingest, e.g. 127.0.0.1:9001 or 127.0.0.1:9001/1,2 (repeatable; default: config gateway.feeds)',
+      'a feed to ingest, e.g. 127.0.0.1:9001 or 127.0.0.1:9001/1,2 (repeatable; default: config gateway.feeds, else the local simulator at sim.host:sim.feedPort)',
       (value: string, previous: GatewayFeedConfig[] = []) => [...previous, parseFeed(value, previous.length)],
     )
     .option('--redis-url <url>', 'Redis to publish to (standalone); default: config redis.*')
@@ -50,7 +50,7 @@ export async function runGateway(options: GatewayCommandOptions, config: Config)
     options.feed ??
     (config.gateway.feeds.length > 0 || config.sim.feedPort === 0
       ? config.gateway.feeds
-      : [{ name: 'sim', host: config.sim.host, port: config.sim.feedPort, channels: [FEED_CHANNEL.SSE, FEED_CHANNEL.SZSE, FEED_CHANNEL.BSE] }]);
+      : [{ name: 'sim', host: config.sim.host, port: config.sim.feedPort, channels: ALL_CHANNELS }]);
   if (feeds.length === 0) {
     throw new ConfigError('gateway.feeds', 'no feed configured: list feeds in gateway.feeds, set sim.feedPort to the local simulator\'s port, or pass --feed host:port (e.g. the port `triquant sim` logs)');
   }

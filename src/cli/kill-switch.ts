@@ -6,14 +6,15 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { ConfigError, TriquantError } from '../core/errors.ts';
+import { ConfigError } from '../core/errors.ts';
 import type { Config } from '../config/schema.ts';
-import { resolveAdminToken, runningGrpcAddress } from '../execution/service.ts';
-import { resolve } from 'node:path';
+import { resolveAdminToken } from '../execution/service.ts';
 import { AdminClient, type GetTradingStateResponse } from '../protocol/gen/triquant/v1/admin.ts';
 import { Scope, TradingState, type TradingStateRecord } from '../protocol/gen/triquant/v1/common.ts';
 import { TRADING_STATE } from '../protocol/trading-enums.ts';
 import { EXIT_FAILURE, EXIT_OK } from './exit-codes.ts';
+import { configuredExecutionAddress } from './execution.ts';
+import { parseAddress } from './parse.ts';
 import type { CliIo } from './main.ts';
 
 export type KillSwitchAction = 'status' | 'halt' | 'reduce' | 'resume';
@@ -35,14 +36,13 @@ const ACTION_STATE: Readonly<Record<Exclude<KillSwitchAction, 'status'>, Trading
   resume: TradingState.ACTIVE,
 };
 
-
 export function configureKillSwitchCommand(cmd: Command): Command {
   return cmd
     .argument('[action]', 'status (default) | halt | reduce | resume', parseAction, 'status')
     .option('--account <id>', 'only this account (default: the global state of every account)')
     .option('--actor <name>', 'who acts (journaled; required to change the state)')
     .option('--reason <text>', 'why (journaled; required to change the state)')
-    .option('--target <host:port>', 'the execution service gRPC address (default: config execution.host:execution.grpcPort)')
+    .option('--target <host:port>', 'the execution service gRPC address (default: config execution.host:execution.grpcPort, else the address a running service wrote under dataDir)', parseAddress)
     .option('--token <token>', 'admin token (default: config execution.adminToken / TRIQUANT__EXECUTION__ADMIN_TOKEN, else the paper-mode token file)')
     .option('--json', 'print the result as JSON')
     .addHelpText(
@@ -53,9 +53,7 @@ export function configureKillSwitchCommand(cmd: Command): Command {
 }
 
 export async function runKillSwitch(action: KillSwitchAction, options: KillSwitchOptions, config: Config, io: CliIo): Promise<number> {
-  const target =
-    options.target ??
-    (config.execution.grpcPort !== 0 ? `${config.execution.host}:${config.execution.grpcPort}` : runningGrpcAddress(resolve(config.dataDir)));
+  const target = options.target ?? configuredExecutionAddress(config);
   if (target === undefined) {
     throw new ConfigError(
       'execution.grpcPort',
@@ -103,7 +101,6 @@ export async function runKillSwitch(action: KillSwitchAction, options: KillSwitc
       io.err(`triquant kill-switch: ${grpc.status[e.code] ?? e.code}: ${e.details || e.message}\n`);
       return EXIT_FAILURE;
     }
-    if (error instanceof TriquantError) throw error;
     throw error;
   } finally {
     client.close();

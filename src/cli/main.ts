@@ -2,7 +2,7 @@
  * The `triquant` command: parses the command line, loads the configuration, and wires the
  * services together. The only module allowed to import every service.
  */
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { TriquantError } from '../core/errors.ts';
 import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
@@ -28,11 +28,8 @@ const defaultIo: CliIo = {
   err: (text) => process.stderr.write(text),
 };
 
-/**
- * Commands that exist in the design but are not built yet, with the issue that builds them
- * (undefined: the Kafka/history issue, not filed yet).
- */
-const PLANNED: ReadonlyArray<{ name: string; summary: string; issue?: number; configure?: (cmd: Command) => void }> = [
+/** Commands that exist in the design but are not built yet (they arrive with the history issue). */
+const PLANNED: ReadonlyArray<{ name: string; summary: string }> = [
   { name: 'replay', summary: 'replay archived market data into the live pipeline' },
   { name: 'backtest', summary: 'run a strategy over archived market data in one process' },
 ];
@@ -55,11 +52,9 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
   const configFile = (): string | undefined => (program.opts<{ config?: string }>().config ?? process.env.TRIQUANT_CONFIG) || undefined;
   const config = (): Config => loadConfig({ file: configFile() });
 
+  const when = 'the history (Kafka, replay, backtest) issue';
   for (const planned of PLANNED) {
-    const when = planned.issue === undefined ? 'the history (Kafka, replay, backtest) issue' : `issue #${planned.issue}`;
-    const cmd = program.command(planned.name).description(`${planned.summary} [not built yet: ${when}]`);
-    planned.configure?.(cmd);
-    cmd.action(() => {
+    program.command(planned.name).description(`${planned.summary} [not built yet: ${when}]`).action(() => {
       io.err(`triquant ${planned.name}: not built yet; it arrives with ${when}. (${planned.summary})\n`);
       exitCode = EXIT_NOT_BUILT;
     });
@@ -75,37 +70,27 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
       exitCode = await runUp({ ...options, ...(file !== undefined ? { configFile: file } : {}) }, config(), io);
     });
 
-  configureGatewayCommand(
-    program.command('gateway').description('run the market-data gateway: TCP feeds decoded into Redis Streams, resuming where Redis left off'),
-  ).action(async (options: GatewayCommandOptions) => {
-    exitCode = await runGateway(options, config());
-  });
-
-  configureSimCommand(
-    program.command('sim').description('run the simulated A-share exchange: matching engine, synthetic market, TCP market-data feed, FIX 4.4 order entry'),
-  ).action(async (options: SimCommandOptions) => {
-    exitCode = await runSim(options, config());
-  });
-
-  configureStrategyCommand(
-    program.command('strategy').description('run the configured strategy instances, one OS process each, restarted from their checkpoints'),
-  ).action(async (options: StrategyCommandOptions) => {
-    exitCode = await runStrategy(options, config());
-  });
-
-  configureMonitorCommand(
-    program.command('monitor').description('run the monitoring dashboard (live web page, alerts, kill switch) over the services\' metrics, Redis and the Admin API'),
-  ).action(async (options: MonitorCommandOptions) => {
-    exitCode = await runMonitor(options, config());
-  });
-
-  configureExecutionCommand(
-    program
-      .command('execution')
-      .description('run the risk & execution service: gRPC for strategies, pre-trade risk, OMS, FIX routing, kill switch, audit journal'),
-  ).action(async (options: ExecutionCommandOptions) => {
-    exitCode = await runExecution(options, config());
-  });
+  // A long-running service: its own options, then run with the loaded config.
+  const service = <Options>(name: string, description: string, configure: (cmd: Command) => Command, run: (options: Options, config: Config) => Promise<number>) => {
+    configure(program.command(name).description(description)).action(async (options: Options) => {
+      exitCode = await run(options, config());
+    });
+  };
+  service<GatewayCommandOptions>('gateway', 'run the market-data gateway: TCP feeds decoded into Redis Streams, resuming where Redis left off', configureGatewayCommand, runGateway);
+  service<SimCommandOptions>('sim', 'run the simulated A-share exchange: matching engine, synthetic market, TCP market-data feed, FIX 4.4 order entry', configureSimCommand, runSim);
+  service<StrategyCommandOptions>('strategy', 'run the configured strategy instances, one OS process each, restarted from their checkpoints', configureStrategyCommand, runStrategy);
+  service<MonitorCommandOptions>(
+    'monitor',
+    'run the monitoring dashboard (live web page, alerts, kill switch) over the services\' metrics, Redis and the Admin API',
+    configureMonitorCommand,
+    runMonitor,
+  );
+  service<ExecutionCommandOptions>(
+    'execution',
+    'run the risk & execution service: gRPC for strategies, pre-trade risk, OMS, FIX routing, kill switch, audit journal',
+    configureExecutionCommand,
+    runExecution,
+  );
 
   configureKillSwitchCommand(
     program.command('kill-switch').description('show or change the trading state (ACTIVE, REDUCING, HALTED) of the execution service'),
@@ -142,6 +127,11 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;
   } catch (error) {
+    // Thrown by a command's own checks after parsing (commander prints only its own errors).
+    if (error instanceof InvalidArgumentError) {
+      io.err(`triquant: ${error.message}\n(run with --help for usage)\n`);
+      return EXIT_USAGE;
+    }
     if (error instanceof CommanderError) {
       // --help and --version arrive here too, with exit code 0.
       return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;

@@ -6,11 +6,12 @@ import { ConfigError } from '../core/errors.ts';
 import { createLogger } from '../obs/log.ts';
 import { MonitorService } from '../monitor/monitor.ts';
 import type { MetricsTarget } from '../monitor/collector.ts';
-import { resolveAdminToken, runningGrpcAddress } from '../execution/service.ts';
+import { resolveAdminToken } from '../execution/service.ts';
+import { configuredExecutionAddress } from './execution.ts';
 import { shutdownInPhases, untilStopped } from './run.ts';
 import { redisOptionsFor } from './redis-options.ts';
 import { EXIT_OK } from './exit-codes.ts';
-import { parsePort, parsePositive } from './parse.ts';
+import { parseAddress, parsePort, parsePositive } from './parse.ts';
 
 export interface MonitorCommandOptions {
   host?: string;
@@ -41,7 +42,7 @@ export function configureMonitorCommand(cmd: Command): Command {
     .option('--host <address>', 'address to bind the dashboard (config monitor.host; loopback by default)')
     .option('--port <port>', 'dashboard port, 0 = any free port (config monitor.port)', parsePort)
     .option('--target <name=url>', 'a service /metrics to read (repeatable; config monitor.targets)', collectTarget)
-    .option('--execution <host:port>', 'the execution service gRPC address for orders, positions and the kill switch (config monitor.execution)')
+    .option('--execution <host:port>', 'the execution service gRPC address for orders, positions and the kill switch (config monitor.execution, else execution.host:grpcPort, else the address a running service wrote under dataDir)', parseAddress)
     .option('--redis-url <url>', 'Redis to inspect (standalone); default: config redis.*')
     .option('--duration <seconds>', 'stop by itself after this many seconds', parsePositive)
     .addHelpText(
@@ -55,13 +56,7 @@ export async function runMonitor(options: MonitorCommandOptions, config: Config)
   const log = createLogger({ level: config.logLevel, component: 'monitor' });
   const m = config.monitor;
   const targets = options.target?.map(parseTarget) ?? m.targets;
-  const execution =
-    options.execution ??
-    (m.execution !== ''
-      ? m.execution
-      : config.execution.grpcPort !== 0
-        ? `${config.execution.host}:${config.execution.grpcPort}`
-        : (runningGrpcAddress(resolve(config.dataDir)) ?? ''));
+  const execution = options.execution ?? (m.execution !== '' ? m.execution : (configuredExecutionAddress(config) ?? ''));
   const token = execution === '' ? undefined : resolveAdminToken(config, resolve(config.dataDir), false);
   if (execution !== '' && token === undefined) log.warn('no admin token found: orders, positions and trading state stay empty (set TRIQUANT__EXECUTION__ADMIN_TOKEN)');
   const redisMode = options.redisUrl ? 'standalone' : config.redis.mode;

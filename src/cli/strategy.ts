@@ -2,12 +2,10 @@
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
 import { ConfigError } from '../core/errors.ts';
 import type { Config } from '../config/schema.ts';
 import { redisOptionsFor } from './redis-options.ts';
-import { resolve } from 'node:path';
-import { runningGrpcAddress } from '../execution/service.ts';
+import { configuredExecutionAddress } from './execution.ts';
 import { createLogger } from '../obs/log.ts';
 import { createServiceRegistry, startMetricsServer } from '../obs/metrics.ts';
 import {
@@ -19,7 +17,7 @@ import {
 import { StrategyHost } from '../strategy/host.ts';
 import { shutdownInPhases, untilStopped } from './run.ts';
 import { EXIT_FAILURE, EXIT_OK } from './exit-codes.ts';
-import { parsePort, parsePositive } from './parse.ts';
+import { parseAddress, parsePort, parsePositive } from './parse.ts';
 
 export interface StrategyCommandOptions {
   only?: string[];
@@ -37,7 +35,7 @@ export function configureStrategyCommand(cmd: Command): Command {
   return cmd
     .option('--only <name>', 'run only this configured strategy (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
     .option('--redis-url <url>', 'Redis to read market data from (standalone); default: config redis.*')
-    .option('--execution <host:port>', 'the execution service (gRPC); default: config strategies.execution, else execution.host:grpcPort', parseHostPort)
+    .option('--execution <host:port>', 'the execution service (gRPC); default: config strategies.execution, else execution.host:grpcPort, else the address a running service wrote under dataDir', parseAddress)
     .option('--dry-run', 'send no orders: every order is denied locally with reason DRY_RUN (no execution service needed)')
     .option('--metrics-port <port>', 'Prometheus /metrics port, 0 = any free port (config strategies.metricsPort)', (v) => parsePort(v))
     .option('--duration <seconds>', 'stop by itself after this many seconds', parsePositive)
@@ -49,14 +47,6 @@ export function configureStrategyCommand(cmd: Command): Command {
         'a crashed instance restarts from its last checkpoint. Ctrl-C stops every instance gracefully (onStop runs).\n' +
         'Writing strategies and deploying them: docs/strategy-api.md.',
     );
-}
-
-/**
- * The strategy host's section of a loaded config: `strategies` (or `strategyHost`, whichever
- * the main schema names it); its defaults while the main schema has none.
- */
-export function strategiesSection(config: Config): StrategiesConfig {
-  return config.strategies;
 }
 
 /** What every instance process of this host gets besides its plan. */
@@ -78,19 +68,18 @@ export function instanceSettings(plan: InstancePlan, config: Config, section: St
 
 export async function runStrategy(options: StrategyCommandOptions, config: Config): Promise<number> {
   const log = createLogger({ level: config.logLevel, component: 'strategy-host' });
-  const section = strategiesSection(config);
+  const section = config.strategies;
   // Everything is validated (files load, parameters pass each strategy's schema) before any process starts.
   const plans = await planInstances(section, { projectRoot: PROJECT_ROOT, ...(options.only === undefined ? {} : { only: options.only }) });
   redisOptionsFor(config, options.redisUrl, 'strategy host', 'triquant-strategy'); // refuses embedded with the reason
-  let execution: string;
+  let execution: string | undefined;
   if (options.dryRun === true) execution = 'dry-run';
   else if (options.execution !== undefined) execution = options.execution;
   else if (section.execution !== '') execution = section.execution;
   else if (plans.length === 0) execution = 'dry-run';
-  else if (config.execution.grpcPort !== 0) execution = `${config.execution.host}:${config.execution.grpcPort}`;
-  else if (runningGrpcAddress(resolve(config.dataDir)) !== undefined) execution = runningGrpcAddress(resolve(config.dataDir))!;
-  else {
-    throw new ConfigError('strategies.execution', 'no execution service address: execution.grpcPort is 0 (any free port); pass --execution host:port (the port `triquant execution` logs), set strategies.execution, or use --dry-run');
+  else execution = configuredExecutionAddress(config);
+  if (execution === undefined) {
+    throw new ConfigError('strategies.execution', 'no execution service address: execution.grpcPort is 0 (any free port) and no running service wrote its address under dataDir; pass --execution host:port (the port `triquant execution` logs), set strategies.execution, or use --dry-run');
   }
   if (execution !== 'dry-run') {
     for (const plan of plans.filter((p) => p.token === '')) {
@@ -140,10 +129,4 @@ export async function runStrategy(options: StrategyCommandOptions, config: Confi
   const final = host.status();
   if (options.statusJson !== undefined) writeFileSync(options.statusJson, `${JSON.stringify(final, null, 2)}\n`);
   return final.some((s) => s.state === 'crash-loop') ? EXIT_FAILURE : EXIT_OK;
-}
-
-function parseHostPort(value: string): string {
-  if (!/^[^:\s]+:\d{1,5}$/.test(value)) throw new InvalidArgumentError(`expected host:port, got "${value}"`);
-  parsePort(value.slice(value.lastIndexOf(':') + 1));
-  return value;
 }

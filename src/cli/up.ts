@@ -13,10 +13,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/schema.ts';
-import { createLogger, type Logger } from '../obs/log.ts';
+import { createLogger } from '../obs/log.ts';
 import { EmbeddedRedis, EmbeddedRedisError, freeLoopbackPort } from '../bus/embedded-redis.ts';
 import { parsePrometheusText, sumOf, byLabel, type Sample } from '../monitor/prom-text.ts';
 import { METRIC } from '../monitor/collector.ts';
+import { STATE_VALUE } from '../execution/metrics.ts';
 import { untilStopped } from './run.ts';
 import { EXIT_FAILURE, EXIT_OK } from './exit-codes.ts';
 import type { CliIo } from './main.ts';
@@ -36,8 +37,6 @@ interface ServiceSpec {
   readonly name: string;
   readonly args: readonly string[];
   readonly metricsPort: number;
-  /** Extra environment for this child only. */
-  readonly env?: Readonly<Record<string, string>>;
 }
 
 interface RunningService {
@@ -97,7 +96,8 @@ interface UpStatus {
   errors: number;
 }
 
-const TRADING_STATE_NAMES = ['ACTIVE', 'REDUCING', 'HALTED'];
+/** The trading state named by a value of the execution service's trading-state gauge. */
+const TRADING_STATE_NAMES: readonly string[] = Object.entries(STATE_VALUE).reduce<string[]>((names, [name, value]) => ((names[value] = name), names), []);
 
 export async function runUp(options: UpOptions, config: Config, io: CliIo): Promise<number> {
   const log = createLogger({ level: config.logLevel, component: 'up' });
@@ -154,10 +154,12 @@ export async function runUp(options: UpOptions, config: Config, io: CliIo): Prom
   const running: RunningService[] = [];
   let errors = 0;
   let failed = false;
+  let reportFailure: (why: string) => void = () => {};
+  const aServiceFailed = new Promise<string>((done) => (reportFailure = done));
 
   const startService = (spec: ServiceSpec): RunningService => {
     const child = spawn(process.execPath, [BIN, ...spec.args], {
-      env: { ...process.env, ...env, ...spec.env, ...(configFile ? { TRIQUANT_CONFIG: configFile } : {}) },
+      env: { ...process.env, ...env, ...(configFile ? { TRIQUANT_CONFIG: configFile } : {}) },
       // Its own process group: a Ctrl-C at the terminal reaches only `up`, which stops the
       // services in order. The IPC channel tells a service when `up` is gone (killed), so none
       // runs on unsupervised.
@@ -182,6 +184,7 @@ export async function runUp(options: UpOptions, config: Config, io: CliIo): Prom
       errors++;
       failed = true;
       log.error(`${spec.name} exited unexpectedly`, { code, signal });
+      reportFailure('a service failed');
     });
     return service;
   };
@@ -215,7 +218,7 @@ export async function runUp(options: UpOptions, config: Config, io: CliIo): Prom
       realizedPnl: sumOf(ex, METRIC.realizedPnl) ?? 0,
       tradingState: TRADING_STATE_NAMES[global] ?? 'UNKNOWN',
       // Ticks the gateway gave up on and strategy instances that crash-looped are errors of the run.
-      errors: errors + (sumOf(gw, 'triquant_gateway_redis_dropped_ticks_total') ?? 0) + (sumOf(st, METRIC.strategyCrashLoop) ?? 0),
+      errors: errors + (sumOf(gw, METRIC.ticksDropped) ?? 0) + (sumOf(st, METRIC.strategyCrashLoop) ?? 0),
     };
   };
 
@@ -241,14 +244,7 @@ export async function runUp(options: UpOptions, config: Config, io: CliIo): Prom
         else io.err(`${line}\n`);
       });
     }, everyMs);
-    let watchdogTimer: NodeJS.Timeout | undefined;
-    const watchdog = new Promise<string>((done) => {
-      watchdogTimer = setInterval(() => {
-        if (failed) done('a service failed');
-      }, 200);
-    });
-    stopReason = await Promise.race([untilStopped(log, options.duration), watchdog]);
-    clearInterval(watchdogTimer);
+    stopReason = await Promise.race([untilStopped(log, options.duration), aServiceFailed]);
     clearInterval(ticker);
     if (process.stderr.isTTY) io.err('\n');
   } catch (error) {
@@ -297,5 +293,3 @@ export async function runUp(options: UpOptions, config: Config, io: CliIo): Prom
   if (options.summaryJson) writeFileSync(options.summaryJson, `${JSON.stringify(summary, null, 2)}\n`);
   return failed || final.errors > 0 ? EXIT_FAILURE : EXIT_OK;
 }
-
-export type { Logger };

@@ -28,22 +28,27 @@ const compId = z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, 'a FIX CompID: letters
 const count = z.number().int().min(0).max(1_000_000_000);
 const symbol = z.string().regex(/^\d{6}\.(SH|SZ|BJ)$/, 'an A-share symbol such as 600000.SH');
 const accountId = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits and _ . - (at most 64)');
+/** An id (letters, digits, _ . -) or "*" for every one. */
+const idOrAll = (what: string) => z.string().regex(/^(\*|[A-Za-z0-9_.-]{1,64})$/, `${what} (letters, digits, _ . -) or "*"`);
+const ordersPerSecond = z.number().int().min(1).max(1_000_000);
+const dailyOrders = z.number().int().min(1).max(1_000_000_000);
+const upToADayMs = z.number().int().min(0).max(86_400_000);
 
 /** Risk limits (src/core/risk/limits.ts); money in CNY here, integer 0.0001 CNY units after loading. */
 const riskLimitFields = {
   maxOrderQty: count,
   maxOrderNotional: yuanAmount,
-  maxOrdersPerSecond: z.number().int().min(1).max(1_000_000),
+  maxOrdersPerSecond: ordersPerSecond,
   orderBurst: z.number().int().min(1).max(1_000_000),
-  maxDailyOrders: z.number().int().min(1).max(1_000_000_000),
+  maxDailyOrders: dailyOrders,
   dailyCancelReserve: count,
   dailyCountWarningPct: z.number().int().min(1).max(100),
   maxOpenOrders: count,
   maxPositionQty: z.number().int().min(0),
   maxGrossExposure: yuanAmount,
   maxDailyLoss: yuanAmount,
-  duplicateWindowMs: z.number().int().min(0).max(86_400_000),
-  maxQuoteAgeMs: z.number().int().min(0).max(86_400_000),
+  duplicateWindowMs: upToADayMs,
+  maxQuoteAgeMs: upToADayMs,
   orderRateSpikePerSecond: z.number().int().min(0).max(1_000_000),
   fastCancelMs: z.number().int().min(1).max(86_400_000),
   fastCancelAlertCount: count,
@@ -58,9 +63,9 @@ const executionSchema = z.strictObject({
   /** Bearer token of the Admin API; empty in paper mode = generated at start (see docs/execution.md). */
   adminToken: z.union([z.string(), z.number()]).transform(String),
   strategies: z.array(z.strictObject({
-    id: z.string().regex(/^(\*|[A-Za-z0-9_.-]{1,64})$/, 'a strategy id (letters, digits, _ . -) or "*"'),
+    id: idOrAll('a strategy id'),
     token: z.string().min(1),
-    accounts: z.array(z.string().regex(/^(\*|[A-Za-z0-9_.-]{1,64})$/, 'an account id or "*"')).min(1),
+    accounts: z.array(idOrAll('an account id')).min(1),
   })),
   accounts: z.array(z.strictObject({
     id: accountId,
@@ -68,8 +73,8 @@ const executionSchema = z.strictObject({
     positions: z.array(z.strictObject({ symbol, quantity: z.number().int().min(0), avgCost: yuanAmount })),
     profile: z.strictObject({
       strategyType: z.string().min(1),
-      maxOrdersPerSecond: z.number().int().min(1).max(1_000_000),
-      maxDailyOrders: z.number().int().min(1).max(1_000_000_000),
+      maxOrdersPerSecond: ordersPerSecond,
+      maxDailyOrders: dailyOrders,
       softwareName: z.string().min(1),
       softwareVersion: z.string().min(1),
       responsiblePerson: z.string().min(1),
@@ -168,7 +173,7 @@ export const configSchema = z.strictObject({
     historyPoints: z.number().int().min(10).max(10_000),
     /** The services' /metrics to read; empty: the local defaults (`triquant up` fills it in). */
     targets: z.array(z.strictObject({ name: z.string().min(1), url: z.string().url() })),
-    /** The execution service's gRPC host:port; empty: execution.host and execution.grpcPort. */
+    /** The execution service's gRPC host:port; empty: execution.host and execution.grpcPort, else the address a running service wrote under dataDir. */
     execution: z.union([z.literal(''), z.string().regex(/^[^:\s]+:\d{1,5}$/, 'host:port')]),
     alerts: z.strictObject({
       consumerLagEntries: z.number().int().positive(),

@@ -29,7 +29,8 @@ export interface ExecutionMetricSources {
   sessionList(): ReadonlyArray<{ strategyId: string; instanceId: string }>;
 }
 
-const STATE_VALUE: Readonly<Record<TradingState, number>> = { ACTIVE: 0, REDUCING: 1, HALTED: 2 };
+/** The value of `triquant_execution_trading_state` for each state. */
+export const STATE_VALUE: Readonly<Record<TradingState, number>> = { ACTIVE: 0, REDUCING: 1, HALTED: 2 };
 const BROKER_STATES: readonly BrokerConnectionState[] = ['disconnected', 'connecting', 'connected', 'closed'];
 
 /** Registers the metrics and returns the OMS observer that feeds the counters. */

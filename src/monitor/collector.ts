@@ -5,13 +5,13 @@
  * (orders, positions, trading state, limits). Each source fails on its own: a service that
  * is down shows as down and raises an alert; the rest of the dashboard keeps updating.
  */
-import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { credentials, Metadata, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import type { Logger } from '../obs/log.ts';
 import { silentLogger } from '../obs/log.ts';
 import type { RedisClient, RedisConnection } from '../bus/redis-connection.ts';
-import { AdminClient, type ListOrdersResponse, type ListPositionsResponse, type GetTradingStateResponse, type GetLimitsResponse } from '../protocol/gen/triquant/v1/admin.ts';
+import { AdminClient, type ListOrdersResponse, type ListPositionsResponse, type GetTradingStateResponse } from '../protocol/gen/triquant/v1/admin.ts';
 import { OrderStatus, Scope, type TradingState } from '../protocol/gen/triquant/v1/common.ts';
-import { ORDER_STATUS, ORDER_TYPE, SIDE, TRADING_STATE } from '../protocol/trading-enums.ts';
+import { ORDER_STATUS, ORDER_TYPE, SCOPE, SIDE, TRADING_STATE } from '../protocol/trading-enums.ts';
 import { byLabel, parsePrometheusText, sumOf, type Sample } from './prom-text.ts';
 import { diffAlerts, evaluateAlerts, type Alert, type AlertThresholds } from './alerts.ts';
 
@@ -19,6 +19,7 @@ import { diffAlerts, evaluateAlerts, type Alert, type AlertThresholds } from './
 export const METRIC = {
   ticksIn: 'triquant_gateway_ticks_in_total',
   ticksOut: 'triquant_gateway_redis_ticks_out_total',
+  ticksDropped: 'triquant_gateway_redis_dropped_ticks_total',
   strategyHandled: 'triquant_strategy_instance_handled',
   strategyUp: 'triquant_strategy_instance_up',
   strategyCrashLoop: 'triquant_strategy_instance_crash_loop',
@@ -230,7 +231,7 @@ export class MonitorCollector {
       md.set('authorization', `Bearer ${token}`);
       this.#admin!.setKillSwitch(
         {
-          scope: request.scope === 'GLOBAL' ? Scope.GLOBAL : Scope.ACCOUNT,
+          scope: SCOPE.toProto[request.scope] as Scope,
           account: request.account,
           state: TRADING_STATE.toProto[request.state] as TradingState,
           actor: request.actor,
@@ -240,8 +241,10 @@ export class MonitorCollector {
         { deadline: Date.now() + 5_000 },
         (error: ServiceError | null, response) => {
           if (error) {
-            // 16 UNAUTHENTICATED → 401, 3 INVALID_ARGUMENT → 400, anything else → 502.
-            const status = error.code === 16 ? 401 : error.code === 7 ? 403 : error.code === 3 ? 400 : 502;
+            const status = error.code === GrpcStatus.UNAUTHENTICATED ? 401
+              : error.code === GrpcStatus.PERMISSION_DENIED ? 403
+              : error.code === GrpcStatus.INVALID_ARGUMENT ? 400
+              : 502;
             resolve({ ok: false, status, message: error.details || error.message });
           } else {
             resolve({ ok: true, state: TRADING_STATE.fromProto.get(response.current?.state ?? 0) ?? 'UNKNOWN' });
@@ -488,7 +491,6 @@ export class MonitorCollector {
       call<object, ListOrdersResponse>(admin.listOrders as never, { account: '', strategyId: '', statuses: [OrderStatus.DENIED], limit: 10 }),
       ...this.#options.accounts.map((account) => call<object, ListPositionsResponse>(admin.listPositions as never, { account })),
     ]);
-    void (undefined as GetLimitsResponse | undefined);
     const trading = state
       ? {
           global: TRADING_STATE.fromProto.get(state.globalState?.state ?? 0) ?? 'UNKNOWN',

@@ -6,21 +6,15 @@
 import type { Logger } from '../obs/log.ts';
 import { createServiceRegistry, Gauge } from '../obs/metrics.ts';
 import { RedisConnection, type RedisConnectionOptions } from '../bus/redis-connection.ts';
-import { MonitorCollector, type AdminTarget, type MetricsTarget } from './collector.ts';
-import type { AlertThresholds } from './alerts.ts';
+import { MonitorCollector, type CollectorOptions } from './collector.ts';
 import { DashboardServer } from './server.ts';
 
-export interface MonitorOptions {
+/** The collector's settings, plus where to serve and how to reach Redis (the monitor opens its own connection). */
+export interface MonitorOptions extends Pick<CollectorOptions, 'historyPoints' | 'targets' | 'keyPrefix' | 'admin' | 'accounts' | 'thresholds'> {
   readonly host: string;
   readonly port: number;
   readonly intervalMs: number;
-  readonly historyPoints: number;
-  readonly targets: readonly MetricsTarget[];
   readonly redis?: RedisConnectionOptions;
-  readonly keyPrefix: string;
-  readonly admin?: AdminTarget;
-  readonly accounts: readonly string[];
-  readonly thresholds: AlertThresholds;
   readonly log: Logger;
 }
 

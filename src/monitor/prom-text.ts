@@ -69,8 +69,9 @@ export function parsePrometheusText(text: string): { samples: Sample[]; errors: 
         name = line.slice(0, space);
         rest = line.slice(space + 1).trim();
       }
-      const value = parseValue(rest.split(/\s+/)[0] ?? '');
-      if (Number.isNaN(value) && rest.split(/\s+/)[0] !== 'NaN') throw new Error(`bad value in: ${line}`);
+      const valueText = rest.split(/\s+/)[0] ?? '';
+      const value = parseValue(valueText);
+      if (Number.isNaN(value) && valueText !== 'NaN') throw new Error(`bad value in: ${line}`);
       samples.push({ name, labels, value });
     } catch {
       errors++;

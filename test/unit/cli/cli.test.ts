@@ -40,6 +40,13 @@ test('an unknown command or option is a usage error', () => {
   assert.equal(triquant(['up', '--duration', '-5']).code, 2);
 });
 
+test('a check a command makes after parsing prints its reason, exit 2', () => {
+  // No service is contacted: the missing --actor/--reason is refused first.
+  const { code, stderr } = triquant(['kill-switch', 'halt', '--target', '127.0.0.1:1', '--token', 't']);
+  assert.equal(code, 2);
+  assert.match(stderr, /^triquant: changing the trading state needs --actor NAME and --reason TEXT/);
+});
+
 test('a bad config value is one clear message naming the key, exit non-zero', () => {
   const { code, stderr } = triquant(['config'], { TRIQUANT__REDIS__MODE: 'clustr' });
   assert.equal(code, 2);
