@@ -24,7 +24,7 @@ import type { MarketDataBatch } from '../../src/bus/market-data-source.ts';
 import { FEED_CHANNEL, Simulator } from '../../src/sim/simulator.ts';
 import { buildUniverse } from '../../src/sim/universe.ts';
 import { DEFAULT_ORDER_FLOW } from '../../src/sim/order-flow.ts';
-import { FixAcceptor, type FixApplication } from '../../src/sim/fix-acceptor.ts';
+import { FixAcceptor } from '../../src/sim/fix-acceptor.ts';
 import { FixVenue } from '../../src/sim/fix-venue.ts';
 import type { PublishableMessage } from '../../src/protocol/feed/codec.ts';
 import { dataFrameEventTime } from '../../src/protocol/feed/codec.ts';
@@ -130,15 +130,8 @@ async function startVenue(s: NodeSettings): Promise<{ info: Record<string, unkno
     return publishBatch(messages);
   };
   const arrivals: Array<[string, number]> = [];
-  const recording: FixApplication = {
-    onNewOrderSingle: (session, order, message) => {
-      arrivals.push([order.clOrdId, monoMicros()]);
-      venue.onNewOrderSingle(session, order, message);
-    },
-    onOrderCancelRequest: (session, request) => venue.onOrderCancelRequest(session, request),
-    onOrderStatusRequest: (session, request) => venue.onOrderStatusRequest(session, request),
-  };
-  const acceptor = new FixAcceptor({ application: recording, compId: 'SIM', sessions: [{ targetCompId: 'TRIQUANT' }], clock, logger: silentLogger, closeGraceMs: 300 });
+  venue.onOrderReceived = (order) => arrivals.push([order.clOrdId, monoMicros()]);
+  const acceptor = new FixAcceptor({ application: venue, compId: 'SIM', sessions: [{ targetCompId: 'TRIQUANT' }], clock, logger: silentLogger, closeGraceMs: 300 });
   const { feedPort } = await sim.start(0, '127.0.0.1');
   const { port: fixPort } = await acceptor.start({ port: 0, host: '127.0.0.1' });
   return {

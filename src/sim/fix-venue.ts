@@ -66,6 +66,8 @@ export class FixVenue implements FixApplication {
   readonly counters: FixVenueStats = {
     ordersReceived: 0, ordersRejected: 0, duplicatesIgnored: 0, cancelsReceived: 0, cancelRejects: 0, executionReports: 0, sendFailures: 0,
   };
+  /** Told of every NewOrderSingle as it arrives, before it is handled (tests and benches record arrivals here). */
+  onOrderReceived: ((order: NewOrderSingle, message: FixMessage) => void) | undefined;
 
   constructor(market: VenueMarket, clock: Clock, logger: Logger = silentLogger) {
     this.market = market;
@@ -76,6 +78,7 @@ export class FixVenue implements FixApplication {
   }
 
   onNewOrderSingle(session: FixAcceptorSession, order: NewOrderSingle, message: FixMessage): void {
+    this.onOrderReceived?.(order, message);
     this.counters.ordersReceived++;
     const key = orderKey(session, order.clOrdId);
     if (this.bySessionClOrdId.has(key) || this.rejected.has(key)) {

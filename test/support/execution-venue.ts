@@ -6,7 +6,7 @@
 import { Simulator, FEED_CHANNEL } from '../../src/sim/simulator.ts';
 import { buildUniverse } from '../../src/sim/universe.ts';
 import { DEFAULT_ORDER_FLOW } from '../../src/sim/order-flow.ts';
-import { FixAcceptor, type FixApplication } from '../../src/sim/fix-acceptor.ts';
+import { FixAcceptor } from '../../src/sim/fix-acceptor.ts';
 import { FixVenue } from '../../src/sim/fix-venue.ts';
 import { TradingCalendar } from '../../src/core/calendar.ts';
 import { LiveClock } from '../../src/core/clock.ts';
@@ -66,15 +66,8 @@ export async function startExecutionVenue(options: { redisUrl: string; keyPrefix
   };
   sim.setMemberEvents(events);
   const received: ReceivedOrder[] = [];
-  const recording: FixApplication = {
-    onNewOrderSingle: (session, order, message) => {
-      received.push({ clOrdId: order.clOrdId, possDup: message.possDup, account: order.account ?? '' });
-      venue.onNewOrderSingle(session, order, message);
-    },
-    onOrderCancelRequest: (session, request) => venue.onOrderCancelRequest(session, request),
-    onOrderStatusRequest: (session, request) => venue.onOrderStatusRequest(session, request),
-  };
-  const acceptor = new FixAcceptor({ application: recording, compId: 'SIM', sessions: [{ targetCompId: 'TRIQUANT' }], clock, logger: silentLogger, closeGraceMs: 300 });
+  venue.onOrderReceived = (order, message) => received.push({ clOrdId: order.clOrdId, possDup: message.possDup, account: order.account ?? '' });
+  const acceptor = new FixAcceptor({ application: venue, compId: 'SIM', sessions: [{ targetCompId: 'TRIQUANT' }], clock, logger: silentLogger, closeGraceMs: 300 });
   const { feedPort } = await sim.start(0, '127.0.0.1');
   const { port: fixPort } = await acceptor.start({ port: 0, host: '127.0.0.1' });
   const connection = new RedisConnection({ mode: 'standalone', url: options.redisUrl, keyPrefix: options.keyPrefix });
